@@ -1,0 +1,59 @@
+# Two commands for a newcomer: `make book` (set up, then build the site) and `make test` (the whole suite).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+JB     := $(VENV)/bin/jupyter-book
+STAMP  := $(VENV)/.installed
+MATHJAX := book/_static/mathjax/MathJax.js
+JBFLAGS := -W -n --keep-going --all --builder html
+
+.PHONY: help setup data book book-fresh test test-fast site-check lab ipynb clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+# MathJax 2.7 from PyPI (jupyter-server-mathjax), served locally so math renders with no network.
+$(MATHJAX): $(STAMP)
+	rm -rf book/_static/mathjax && mkdir -p book/_static
+	cp -r "$$($(PY) -c 'import jupyter_server_mathjax as m, pathlib; print(pathlib.Path(m.__file__).parent / "static")')" book/_static/mathjax
+	@touch $@
+
+setup: $(STAMP) $(MATHJAX)  ## create .venv and install everything (idempotent, quick when up to date)
+
+data: setup  ## fetch the data the chapters need (chapter 1 needs none; corpora and models come later)
+
+book: setup data  ## build the site into _build/html, reusing outputs of unchanged notebooks
+	$(JB) build . $(JBFLAGS)
+	@echo "Open _build/html/index.html"
+
+book-fresh: setup data  ## rebuild every page and re-execute every notebook (no execution cache)
+	@mkdir -p _build
+	sed 's/^\(  *execute_notebooks:\).*/\1 force/' _config.yml > _build/_config.fresh.yml
+	$(JB) build . --config _build/_config.fresh.yml $(JBFLAGS)
+
+test-fast: setup  ## unit tests only
+	$(PY) -m pytest -q -m "not site"
+
+site-check: setup  ## checks on the rendered site in _build/html (pages, figures, links, a real browser)
+	$(PY) -m pytest -q -m site
+
+test: test-fast book-fresh site-check  ## unit tests, a fresh strict build, then the rendered-site checks
+
+lab: setup  ## open the notebooks interactively (JupyterLab opens the .md files as notebooks via jupytext)
+	$(VENV)/bin/jupyter lab notebooks/
+
+ipynb: setup  ## write plain .ipynb copies of the notebooks into _build/ipynb
+	@mkdir -p _build/ipynb
+	for f in notebooks/*.md; do $(VENV)/bin/jupytext --to ipynb -o _build/ipynb/$$(basename $$f .md).ipynb $$f; done
+
+clean:  ## remove the build (keeps .venv and data)
+	rm -rf _build

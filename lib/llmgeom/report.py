@@ -1,0 +1,35 @@
+"""Getting computed numbers into the book's prose: every number in the text goes through :func:`glue`.
+
+``myst_nb.glue`` formats a value from its ``text/plain`` repr; NumPy 2 scalars repr as ``np.float64(…)``, which
+its number formatting cannot parse. :func:`glue` turns NumPy and torch scalars into Python numbers first and
+never displays the value where it is computed.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_plain(value):
+    """Return ``value`` as a plain Python ``int``/``float``/``bool``/``str`` where it is a scalar."""
+    if hasattr(value, "item") and np.ndim(value) == 0:
+        value = value.item()
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """Store ``value`` under ``name`` for ``{glue:text}`name:fmt``` in the page.
+
+    Returns nothing, so a ``glue`` call on a cell's last line adds no output to it.
+    """
+    from myst_nb import glue as _glue
+
+    _glue(name, as_plain(value), display=display)
