@@ -31,11 +31,11 @@ setup: $(STAMP) $(MATHJAX)  ## create .venv and install everything (idempotent, 
 
 data: setup  ## fetch the data the chapters need (chapter 1 needs none; corpora and models come later)
 
-book: setup data  ## build the site into _build/html, reusing outputs of unchanged notebooks
+book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
 	$(JB) build . $(JBFLAGS)
 	@echo "Open _build/html/index.html"
 
-book-fresh: setup data  ## rebuild every page and re-execute every notebook (no execution cache)
+book-fresh: setup data ipynb  ## rebuild every page and re-execute every notebook (no execution cache)
 	@mkdir -p _build
 	sed 's/^\(  *execute_notebooks:\).*/\1 force/' _config.yml > _build/_config.fresh.yml
 	$(JB) build . --config _build/_config.fresh.yml $(JBFLAGS)
@@ -51,7 +51,7 @@ test: test-fast book-fresh site-check  ## unit tests, a fresh strict build, then
 lab: setup  ## open the notebooks interactively (JupyterLab opens the .md files as notebooks via jupytext)
 	$(VENV)/bin/jupyter lab notebooks/
 
-ipynb: setup  ## write plain .ipynb copies of the notebooks into _build/ipynb
+ipynb: setup  ## write plain .ipynb copies of the notebooks into _build/ipynb (the site offers them for download)
 	@mkdir -p _build/ipynb
 	for f in notebooks/*.md; do $(VENV)/bin/jupytext --to ipynb -o _build/ipynb/$$(basename $$f .md).ipynb $$f; done
 
