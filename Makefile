@@ -29,7 +29,8 @@ $(MATHJAX): $(STAMP)
 
 setup: $(STAMP) $(MATHJAX)  ## create .venv and install everything (idempotent, quick when up to date)
 
-data: setup  ## fetch the data the chapters need (chapter 1 needs none; corpora and models come later)
+data: setup  ## fetch the corpora and pretrained models into .cache (idempotent; one line per source)
+	$(PY) -m llmgeom fetch
 
 book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
 	$(JB) build . $(JBFLAGS)

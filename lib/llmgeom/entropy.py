@@ -181,10 +181,10 @@ class EntropyResult:
 
     Attributes
     ----------
-    entropy : ndarray ``[B]``
-        ``H`` in nats; NaN for invalid texts.
+    entropy : ndarray ``[B]`` or ``[B, L]``
+        ``H`` in nats (per text, or per text and layer); NaN for invalid texts.
     n_tokens, valid, width, rank_bound
-        As in :class:`Spectra`.
+        Per text, as in :class:`Spectra`.
     """
 
     entropy: np.ndarray
@@ -192,6 +192,11 @@ class EntropyResult:
     width: int
     valid: np.ndarray
     rank_bound: np.ndarray
+
+    def _per_text(self, values) -> np.ndarray:
+        """Reshape a per-text array so it broadcasts against ``entropy``."""
+        values = np.asarray(values)
+        return values.reshape(values.shape + (1,) * (self.entropy.ndim - 1))
 
     @property
     def normalized(self) -> np.ndarray:
@@ -201,10 +206,10 @@ class EntropyResult:
     @property
     def normalized_by_rank_bound(self) -> np.ndarray:
         """``H / ln min(N − 1, d)``; defined as 0 where the bound is a single direction (then ``H = 0``)."""
-        bound = np.log(self.rank_bound.clip(min=1)).astype(float)
+        bound = self._per_text(np.log(self.rank_bound.clip(min=1)).astype(float))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(bound > 0, self.entropy / np.where(bound > 0, bound, 1.0), 0.0)
-        return np.where(self.valid, ratio, np.nan)
+        return np.where(self._per_text(self.valid), ratio, np.nan)
 
     @property
     def erank(self) -> np.ndarray:
@@ -217,18 +222,23 @@ class EntropyResult:
         return int((~self.valid).sum())
 
     def summary(self) -> dict:
-        """Means over valid texts of every variant, with the counts used and skipped."""
+        """Means over valid texts of every variant (per layer for 2-d results), with the counts used and skipped."""
         v = self.valid
         if not v.any():
             raise ValueError(
                 f"none of the {len(v)} texts has a spectrum: each needs at least {MIN_TOKENS} tokens "
                 "with finite hidden states"
             )
+
+        def mean(x):
+            m = x[v].mean(axis=0)
+            return float(m) if np.ndim(m) == 0 else m
+
         return {
-            "entropy": float(self.entropy[v].mean()),
-            "normalized": float(self.normalized[v].mean()),
-            "normalized_by_rank_bound": float(self.normalized_by_rank_bound[v].mean()),
-            "erank": float(self.erank[v].mean()),
+            "entropy": mean(self.entropy),
+            "normalized": mean(self.normalized),
+            "normalized_by_rank_bound": mean(self.normalized_by_rank_bound),
+            "erank": mean(self.erank),
             "n_texts": int(v.sum()),
             "n_skipped": self.n_skipped,
         }

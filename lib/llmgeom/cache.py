@@ -1,0 +1,135 @@
+"""Content-addressed, checksummed, atomically written artifacts: downloads, converted models, results.
+
+Where: ``$LLMGEOM_CACHE`` if set; otherwise ``.cache/`` at the root of the repository this library was installed
+from (git-ignored); otherwise ``~/.cache/llmgeom``.
+
+Every result is stored under a key that hashes its inputs *and* the library (its version and the hash of its
+source files), so a changed library never serves a stale number. Every file is written to a temporary name in the same folder and renamed into
+place (readers never see half a file), and its SHA-256 is stored beside it: a truncated or bit-flipped entry is
+detected on read, deleted, and recomputed by the caller.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from llmgeom import __version__
+
+
+class CacheError(RuntimeError):
+    """The cache folder cannot be used (not writable, disk full, …)."""
+
+
+def cache_root() -> Path:
+    """The folder that holds every cached artifact (see the module docstring)."""
+    env = os.environ.get("LLMGEOM_CACHE")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").exists() and (repo / "lib" / "llmgeom").is_dir():
+        return repo / ".cache"
+    return Path.home() / ".cache" / "llmgeom"
+
+
+def cache_dir(*parts: str) -> Path:
+    """``cache_root()/parts…``, created if missing; a clear :class:`CacheError` if it cannot be."""
+    path = cache_root().joinpath(*parts)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CacheError(f"cannot create the cache folder {path}: {err.strerror}; set LLMGEOM_CACHE to a writable folder") from err
+    return path
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def library_fingerprint() -> str:
+    """The library version plus a hash of every source file of the package."""
+    digest = hashlib.sha256(__version__.encode())
+    for source in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
+def make_key(*parts, **named) -> str:
+    """A stable hex key for any JSON-serialisable inputs, always including :func:`library_fingerprint`."""
+    payload = json.dumps({"parts": parts, "named": named, "llmgeom": library_fingerprint()}, sort_keys=True, default=str)
+    return sha256_bytes(payload.encode())[:32]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise CacheError(f"cannot write {path}: {err.strerror}; set LLMGEOM_CACHE to a writable folder with free space") from err
+
+
+def write_checked(path: Path, data: bytes) -> None:
+    """Write ``data`` and a ``.sha256`` sidecar, both atomically (data first, so a sidecar implies data)."""
+    atomic_write_bytes(path, data)
+    atomic_write_bytes(Path(f"{path}.sha256"), sha256_bytes(data).encode())
+
+
+def read_checked(path: Path) -> bytes | None:
+    """The bytes written by :func:`write_checked`, or ``None`` if missing or corrupt (then both files go)."""
+    path = Path(path)
+    sidecar = Path(f"{path}.sha256")
+    try:
+        data = path.read_bytes()
+        expected = sidecar.read_text().strip()
+    except OSError:
+        return None
+    if sha256_bytes(data) != expected:
+        path.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
+        return None
+    return data
+
+
+def save_arrays(path: Path, **arrays) -> None:
+    """Store NumPy arrays as a checksummed ``.npz``."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_checked(path, buffer.getvalue())
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """Arrays stored by :func:`save_arrays`, or ``None`` if missing or corrupt."""
+    data = read_checked(path)
+    if data is None:
+        return None
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}

