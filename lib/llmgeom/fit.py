@@ -1,0 +1,143 @@
+"""Power-law fits with bootstrap confidence intervals (appendix "The model ladder", chapter 2).
+
+``y = a · x^(−b)`` is fitted by least squares on ``log y`` against ``log x``; ``y = a · x^(−b) + c`` by
+non-linear least squares on ``log y`` (so every point weighs the same whatever its scale). R² is always
+reported on ``log y``.
+
+Uncertainty comes from the texts, not from the handful of model sizes: :func:`bootstrap_power_law` resamples
+the evaluation texts (the rows of a ``[texts, models]`` table) with replacement — the same rows for every
+model, since every model read the same texts — recomputes each model's mean and refits. The percentile
+interval of the refitted exponents is the reported CI.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """``y = a · x^(−b) (+ c)``; ``c`` is None for the pure power law."""
+
+    a: float
+    b: float
+    c: float | None
+    r2: float
+    n: int
+
+    def predict(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return self.a * x ** (-self.b) + (self.c or 0.0)
+
+
+def _r2(log_y: np.ndarray, log_pred: np.ndarray) -> float:
+    total = ((log_y - log_y.mean()) ** 2).sum()
+    return float(1 - ((log_y - log_pred) ** 2).sum() / total) if total > 0 else float("nan")
+
+
+def fit_power_law(x, y, offset: bool = False) -> PowerLawFit:
+    """Fit ``y = a x^(−b)`` (or ``+ c`` when ``offset``) to positive data.
+
+    Parameters
+    ----------
+    x, y : arrays ``[n]`` of positive numbers (``n ≥ 2``; ``n ≥ 4`` with an offset)
+    offset : bool
+        Also fit an irreducible floor ``c ≥ 0``.
+
+    Returns
+    -------
+    PowerLawFit
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-d arrays of the same length; got {x.shape} and {y.shape}")
+    if (x <= 0).any() or (y <= 0).any() or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("a power law needs positive, finite x and y")
+    if len(x) < (4 if offset else 2):
+        raise ValueError(f"too few points ({len(x)}) for a power law{' with an offset' if offset else ''}")
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    if not offset:
+        return PowerLawFit(float(np.exp(intercept)), float(-slope), None, _r2(np.log(y), intercept + slope * np.log(x)), len(x))
+
+    def model(log_x, log_a, b, c):
+        return np.log(np.exp(log_a - b * log_x) + c)
+
+    start = (intercept - np.log(2.0), max(-slope, 1e-3) * 2, y.min() / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        try:
+            (log_a, b, c), _ = curve_fit(
+                model, np.log(x), np.log(y), p0=start,
+                bounds=([-np.inf, 0.0, 0.0], [np.inf, 10.0, y.min()]), maxfev=20000,
+            )
+        except RuntimeError:  # no convergence: report the floor-free fit's shape with c = 0
+            log_a, b, c = intercept, -slope, 0.0
+    return PowerLawFit(float(np.exp(log_a)), float(b), float(c), _r2(np.log(y), model(np.log(x), log_a, b, c)), len(x))
+
+
+@dataclass(frozen=True)
+class BootstrapFit:
+    """A fit on the full data plus the bootstrap distribution of its exponent."""
+
+    fit: PowerLawFit
+    b_low: float
+    b_high: float
+    b_samples: np.ndarray
+    confidence: float
+
+    @property
+    def b_halfwidth(self) -> float:
+        return (self.b_high - self.b_low) / 2
+
+
+def bootstrap_power_law(
+    x, per_text, offset: bool = False, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> BootstrapFit:
+    """Fit the per-model means of a ``[texts, models]`` table and bootstrap the exponent over texts.
+
+    Parameters
+    ----------
+    x : array ``[models]`` (e.g. non-embedding parameters)
+    per_text : array ``[texts, models]``; rows are texts every model read (NaN rows are dropped)
+    offset : bool
+    n_boot : int
+    seed : int
+    confidence : float
+
+    Returns
+    -------
+    BootstrapFit
+    """
+    table = np.asarray(per_text, dtype=float)
+    if table.ndim != 2 or table.shape[1] != len(x):
+        raise ValueError(f"per_text must be [texts, {len(x)}]; got {table.shape}")
+    table = table[np.isfinite(table).all(axis=1)]
+    if len(table) < 2:
+        raise ValueError("need at least two texts with a value for every model")
+    fit = fit_power_law(x, table.mean(axis=0), offset=offset)
+    rng = np.random.default_rng(seed)
+    samples = np.array([
+        fit_power_law(x, table[rng.integers(0, len(table), len(table))].mean(axis=0), offset=offset).b
+        for _ in range(n_boot)
+    ])
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(samples, [tail, 100 - tail])
+    return BootstrapFit(fit, float(low), float(high), samples, confidence)
+
+
+def bootstrap_mean_ci(values, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``values`` (NaN dropped) with a percentile bootstrap interval: ``(mean, low, high)``."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        raise ValueError("no finite values to average")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)

@@ -1,0 +1,50 @@
+"""Power-law fits and bootstrap intervals against data with known exponents."""
+
+import numpy as np
+import pytest
+
+from llmgeom.fit import bootstrap_mean_ci, bootstrap_power_law, fit_power_law
+
+X = np.array([5e4, 2e5, 6e5, 1.3e6, 3e6, 6e6, 1e7])
+
+
+def test_exact_power_law_is_recovered():
+    fit = fit_power_law(X, 7.0 * X**-0.3)
+    assert fit.a == pytest.approx(7.0) and fit.b == pytest.approx(0.3) and fit.c is None
+    assert fit.r2 == pytest.approx(1.0)
+    np.testing.assert_allclose(fit.predict(X), 7.0 * X**-0.3)
+
+
+def test_power_law_with_a_floor_is_recovered():
+    fit = fit_power_law(X, 30.0 * X**-0.4 + 1.5, offset=True)
+    assert fit.b == pytest.approx(0.4, rel=1e-3) and fit.c == pytest.approx(1.5, rel=1e-3)
+    assert fit.r2 > 0.9999
+
+
+def test_bootstrap_interval_covers_the_true_exponent_and_shrinks_with_more_texts():
+    rng = np.random.default_rng(0)
+    truth = 2.0 * X**-0.2
+
+    def interval(n_texts):
+        table = truth * np.exp(rng.normal(0, 0.1, size=(n_texts, len(X))))
+        return bootstrap_power_law(X, table, n_boot=300, seed=1)
+
+    small, large = interval(30), interval(600)
+    assert small.b_low <= 0.2 <= small.b_high
+    assert large.b_low <= 0.2 <= large.b_high
+    assert large.b_halfwidth < small.b_halfwidth
+
+
+def test_bad_inputs_say_what_is_wrong():
+    with pytest.raises(ValueError, match="positive"):
+        fit_power_law([1, 2, 3], [1, -1, 2])
+    with pytest.raises(ValueError, match="too few points"):
+        fit_power_law([1, 2, 3], [1, 2, 3], offset=True)
+    with pytest.raises(ValueError, match=r"per_text must be \[texts, 7\]"):
+        bootstrap_power_law(X, np.ones((5, 3)))
+
+
+def test_bootstrap_mean_ci_brackets_the_mean():
+    values = np.random.default_rng(2).normal(5, 1, 400)
+    mean, low, high = bootstrap_mean_ci(values)
+    assert low < mean < high and high - low < 0.3 and low < 5 < high
