@@ -154,3 +154,19 @@ def test_unknown_hub_id_offline_fails_fast_with_one_line(monkeypatch):
 def test_a_folder_that_is_not_a_model_says_so(tmp_path):
     with pytest.raises(ModelUnavailable, match="not a model folder"):
         load(str(tmp_path))
+
+
+def test_layer_profile_gives_both_token_policies_and_the_norm_ratio_in_one_pass(tiny):
+    from llmgeom.scaling import layer_profile
+
+    profile = layer_profile(tiny, TEXTS)
+    with_first = layer_entropy(tiny, TEXTS, layers="all")
+    without_first = layer_entropy(tiny, TEXTS, layers="all", drop_first_token=True)
+    np.testing.assert_allclose(profile["with_first"], with_first.entropy, atol=1e-10)
+    np.testing.assert_allclose(profile["without_first"], without_first.entropy, atol=1e-10)
+    states = unpadded(tiny, TEXTS[0]).hidden_states
+    norms = torch.stack([h[0].norm(dim=-1) for h in states]).numpy()
+    expected = norms[:, 0] / np.median(norms[:, 1:], axis=1)
+    np.testing.assert_allclose(profile["norm_ratio"][0], expected, rtol=1e-5)
+    again = layer_profile(tiny, TEXTS)
+    np.testing.assert_array_equal(again["with_first"], profile["with_first"])

@@ -26,10 +26,13 @@ def as_plain(value):
 
 
 def glue(name: str, value, display: bool = False) -> None:
-    """Store ``value`` under ``name`` for ``{glue:text}`name:fmt``` in the page.
+    """Store ``value`` under ``name``: numbers for ``{glue:text}`name:fmt```, strings for ``{glue:md}`name```.
 
+    A string is stored as Markdown, so the page shows it without quotes (``{glue:text}`` would show its repr).
     Returns nothing, so a ``glue`` call on a cell's last line adds no output to it.
     """
+    from IPython.display import Markdown
     from myst_nb import glue as _glue
 
-    _glue(name, as_plain(value), display=display)
+    plain = as_plain(value)
+    _glue(name, Markdown(plain) if isinstance(plain, str) else plain, display=display)

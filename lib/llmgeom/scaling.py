@@ -1,0 +1,114 @@
+"""Entropy across model sizes: the measurements and controls of chapter 2 (claim C1).
+
+* :func:`corpus_entropy` — per-text, per-layer entropy of one model on one corpus's held-out passages.
+* :func:`random_init` — the same architecture with fresh random weights (the control every fit is repeated on,
+  and the reference of Diff-eRank).
+* :func:`null_exponent` — the exponent that ``H / ln d`` shows against parameters if raw ``H`` does not move
+  at all, only because the width ``d`` grows with the parameter count.
+* :func:`layer_profile` — entropy of every layer with and without token 0, and token 0's norm over the
+  median of the others (the massive activation), from one forward pass, cached.
+
+The null model also runs on the published shapes of the Pythia and Cerebras-GPT suites, with non-embedding
+parameters approximated as ``12 · layers · width²`` (attention plus a 4×-wide MLP, without biases and norms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
+from llmgeom.corpora import sample_passages
+from llmgeom.entropy import matrix_entropy
+from llmgeom.extract import LayerEntropy, iter_batches, layer_entropy, model_fingerprint
+from llmgeom.fit import fit_power_law
+from llmgeom.models import LoadedModel
+
+PYTHIA_SHAPES = {
+    "pythia-14m": (6, 128), "pythia-70m": (6, 512), "pythia-160m": (12, 768), "pythia-410m": (24, 1024),
+    "pythia-1b": (16, 2048), "pythia-1.4b": (24, 2048), "pythia-2.8b": (32, 2560), "pythia-6.9b": (32, 4096),
+    "pythia-12b": (36, 5120),
+}
+"""Depth and width of the Pythia suite (Biderman et al. 2023)."""
+
+CEREBRAS_SHAPES = {
+    "cerebras-gpt-111m": (10, 768), "cerebras-gpt-256m": (14, 1088), "cerebras-gpt-590m": (18, 1536),
+    "cerebras-gpt-1.3b": (24, 2048), "cerebras-gpt-2.7b": (32, 2560), "cerebras-gpt-6.7b": (32, 4096),
+    "cerebras-gpt-13b": (40, 5120),
+}
+"""Depth and width of the Cerebras-GPT suite (Dey et al. 2023)."""
+
+
+def approx_non_embedding(shapes: dict[str, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(widths, 12 · layers · width²)`` for a table of ``(layers, width)``."""
+    layers = np.array([s[0] for s in shapes.values()], dtype=float)
+    widths = np.array([s[1] for s in shapes.values()], dtype=float)
+    return widths, 12 * layers * widths**2
+
+
+def null_exponent(widths, params) -> float:
+    """Exponent ``b`` of ``H / ln d ∝ P^(−b)`` when ``H`` is the same at every size.
+
+    Then ``H / ln d ∝ 1 / ln d``: a power-law fit of ``1 / ln d`` against ``P`` gives the exponent that the
+    normaliser alone produces (chapter 1, "The ln d confound").
+    """
+    widths = np.asarray(widths, dtype=float)
+    return fit_power_law(params, 1 / np.log(widths)).b
+
+
+def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
+    """The same architecture and tokenizer with freshly initialised weights (the model's own init scheme)."""
+    torch.manual_seed(seed)
+    model = type(loaded.model)(loaded.model.config)
+    model.eval()
+    return LoadedModel(
+        name=f"{loaded.name} (random init, seed {seed})", model=model, tokenizer=loaded.tokenizer,
+        is_encoder=loaded.is_encoder, source=f"random init of {loaded.source}",
+    )
+
+
+def corpus_entropy(
+    loaded: LoadedModel,
+    corpus: str,
+    n_texts: int,
+    n_tokens: int,
+    layers="last",
+    drop_first_token: bool = False,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> LayerEntropy:
+    """Entropy of ``n_texts`` held-out passages of exactly ``n_tokens`` tokens (same passages for a shared
+    tokenizer and seed), at the chosen layers."""
+    passages = sample_passages(corpus, loaded.tokenizer, n_texts, n_tokens, split="heldout", seed=seed)
+    return layer_entropy(
+        loaded, [p.text for p in passages], layers=layers, batch_size=batch_size, max_tokens=n_tokens,
+        drop_first_token=drop_first_token, progress=False,
+    )
+
+
+def layer_profile(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Every layer's entropy with all tokens and without token 0, and token 0's norm ratio, in one pass.
+
+    Returns
+    -------
+    dict with ``"with_first"`` and ``"without_first"`` (``[texts, layers]`` entropy in nats) and
+    ``"norm_ratio"`` (``[texts, layers]``: ``‖h_0‖ / median_{i>0} ‖h_i‖``). Cached like every result.
+    """
+    key = make_key("layer_profile", model=model_fingerprint(loaded), texts=list(texts))
+    path = cache_dir("results") / f"layer_profile-{key}.npz"
+    if (hit := load_arrays(path)) is not None:
+        return hit
+    n_layers = loaded.n_layers + 1
+    out = {k: np.full((len(texts), n_layers), np.nan) for k in ("with_first", "without_first", "norm_ratio")}
+    for batch in iter_batches(loaded, texts, layers="all", batch_size=batch_size, progress=False):
+        without = batch.mask.clone()
+        without[:, 0] = False
+        for j, states in enumerate(batch.hidden):
+            out["with_first"][batch.indices, j] = matrix_entropy(states, batch.mask).entropy
+            out["without_first"][batch.indices, j] = matrix_entropy(states, without).entropy
+            norms = states.norm(dim=-1).masked_fill(~without, float("nan")).numpy()
+            out["norm_ratio"][batch.indices, j] = states[:, 0].norm(dim=-1).numpy() / np.nanmedian(norms, axis=1)
+    save_arrays(path, **out)
+    return out
