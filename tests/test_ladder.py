@@ -1,0 +1,119 @@
+"""The committed size ladder: loads, matches its logs, reproduces its held-out loss, is a real ladder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from llmgeom import ladder
+from llmgeom.models import ladder_checkpoints, ladder_models, load
+
+LOSS_TOLERANCE = 0.02
+"""Nats. The committed weights are fp16 copies of the trained fp32 weights, evaluated under bf16 autocast."""
+
+
+def logs() -> dict[str, dict]:
+    return {name: json.loads((folder / "training_log.json").read_text()) for name, folder in ladder_models().items()}
+
+
+def main_sizes() -> list[dict]:
+    return [log for log in logs().values() if log["seed"] == 0]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return ladder.prepare_data()
+
+
+def test_the_ladder_has_seven_sizes_spanning_two_decades():
+    sizes = main_sizes()
+    assert len(sizes) >= 7
+    params = sorted(log["non_embedding_params"] for log in sizes)
+    assert params[-1] / params[0] >= 100
+
+
+def test_every_size_saw_the_same_tokens_in_the_same_order():
+    all_logs = list(logs().values())
+    assert len({log["tokens_seen"] for log in all_logs}) == 1
+    assert len({log["data_checksums"]["train_tokens"] for log in all_logs}) == 1
+    assert all(log["data_seed"] == ladder.DATA_SEED and 0.99 <= log["epochs"] <= 1.01 for log in all_logs)
+
+
+def test_validation_loss_falls_strictly_with_size():
+    sizes = sorted(main_sizes(), key=lambda log: log["non_embedding_params"])
+    losses = [log["final_val_loss"] for log in sizes]
+    assert all(a > b for a, b in zip(losses, losses[1:])), losses
+
+
+@pytest.mark.parametrize("name", list(ladder_models()))
+def test_committed_model_loads_and_matches_its_log(name):
+    log = logs()[name]
+    loaded = load(name)
+    config = loaded.model.config
+    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (
+        log["width"], log["depth"], log["heads"])
+    assert config.vocab_size == log["vocab_size"] and config.max_position_embeddings == log["context"]
+    assert ladder.non_embedding_parameters(loaded.model) == log["non_embedding_params"]
+    assert loaded.n_parameters == log["total_params"]
+
+
+@pytest.mark.parametrize("name", list(ladder_models()))
+def test_held_out_loss_recomputed_now_matches_the_log(name, data):
+    log = logs()[name]
+    if data.checksums["heldout_works"] != log["data_checksums"]["heldout_works"]:
+        pytest.skip("the held-out text here differs from the one the ladder was trained with (a corpus is missing)")
+    chosen = np.random.default_rng(0).choice(len(data.heldout), size=24, replace=False)
+    loaded = load(name)
+    recomputed = ladder.evaluate(loaded.model, data.heldout[chosen], bf16=log["bf16_autocast"])
+    logged = np.array(log["heldout_sequence_losses"])[chosen]
+    assert np.abs(recomputed - logged).max() <= LOSS_TOLERANCE
+    assert np.mean(log["heldout_sequence_losses"]) == pytest.approx(log["final_val_loss"], abs=1e-4)
+
+
+def test_tokenizer_round_trips_text():
+    loaded = load(next(iter(ladder_models())))
+    text = "To be, or not to be: that is the question.\nCall me Ishmael. Ünïcödé — fine."
+    ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert loaded.tokenizer.decode(ids) == text
+
+
+def test_the_two_smallest_sizes_keep_five_loadable_checkpoints():
+    smallest = sorted(main_sizes(), key=lambda log: log["non_embedding_params"])[:2]
+    for name in [f"ladder-{log['name']}" for log in smallest]:
+        checkpoints = ladder_checkpoints(name)
+        assert len(checkpoints) == 5, name
+        loaded = load(checkpoints[0])
+        assert loaded.width == logs()[name]["width"]
+
+
+def test_everything_under_models_fits_the_budget():
+    total = sum(f.stat().st_size for f in ladder.LADDER_DIR.rglob("*") if f.is_file())
+    assert total <= 80 * 2**20, f"models/ holds {total / 2**20:.1f} MiB"
+
+
+def test_schedule_warms_up_then_decays_to_a_tenth():
+    peak, total = 1e-3, 1000
+    rates = [ladder.lr_at(step, total, peak) for step in range(total)]
+    assert rates[0] < rates[19] == pytest.approx(peak)
+    assert rates[-1] == pytest.approx(0.1 * peak, rel=1e-2)
+    assert all(a >= b - 1e-12 for a, b in zip(rates[20:], rates[21:]))
+
+
+def test_training_a_micro_size_writes_a_complete_log(tmp_path, monkeypatch, data):
+    monkeypatch.setattr(ladder, "LADDER_DIR", tmp_path)
+    small = ladder.LadderData(data.tokenizer, data.train[:16], data.heldout[:4], data.heldout_corpus[:4],
+                              data.checksums, [])
+    size = ladder.Size(16, 1, 2, seed=3)
+    info = ladder.train_size(size, small, log=lambda message: None)
+    required = {"non_embedding_params", "total_params", "tokens_seen", "final_val_loss", "curve", "wall_time_s",
+                "seed", "llmgeom_version", "data_checksums"}
+    assert required <= set(json.loads((tmp_path / size.name / "training_log.json").read_text()))
+    assert info["tokens_seen"] == 2 * ladder.BATCH_SEQUENCES * ladder.CONTEXT
+    assert (tmp_path / size.name / "model.safetensors").exists()
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / size.name / "model.safetensors", "pt") as f:
+        assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
