@@ -48,3 +48,15 @@ def test_bootstrap_mean_ci_brackets_the_mean():
     values = np.random.default_rng(2).normal(5, 1, 400)
     mean, low, high = bootstrap_mean_ci(values)
     assert low < mean < high and high - low < 0.3 and low < 5 < high
+
+
+def test_paired_exponent_difference_cancels_shared_text_noise():
+    from llmgeom.fit import bootstrap_exponent_difference
+
+    rng = np.random.default_rng(3)
+    text_effect = np.exp(rng.normal(0, 0.3, size=(200, 1)))  # shared by both tables: must cancel
+    a = text_effect * 2.0 * X**-0.25 * np.exp(rng.normal(0, 0.02, size=(200, len(X))))
+    b = text_effect * 3.0 * X**-0.05 * np.exp(rng.normal(0, 0.02, size=(200, len(X))))
+    diff, low, high = bootstrap_exponent_difference(X, a, b, n_boot=300)
+    assert diff == pytest.approx(0.20, abs=0.01)
+    assert low <= 0.20 <= high and high - low < 0.02

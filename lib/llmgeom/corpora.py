@@ -277,14 +277,14 @@ def sample_passages(
 
 def count_tokens(tokenizer, text: str) -> int:
     """Tokens in ``text`` without special tokens."""
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def _cut_passage(work: Work, start: int, tokenizer, n_tokens: int) -> Passage:
     span = 8 * n_tokens
     while True:
         chunk = work.text[start : start + span]
-        offsets = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
         if len(offsets) > n_tokens + 2:
             # cutting at a token's end can re-tokenise differently (merges across the cut): take the first
             # nearby cut whose text has exactly n_tokens tokens

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
 from llmgeom.entropy import EntropyResult, matrix_entropy
@@ -59,12 +59,18 @@ def parse_layers(layers, n_layers: int) -> list[int]:
     return chosen
 
 
-def tokenize(loaded: LoadedModel, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
-    """Token ids per text, without special tokens, truncated to ``max_tokens`` and the context window (warned)."""
+def tokenize(
+    loaded: LoadedModel, texts: Sequence[str], max_tokens: int | None = None, add_special_tokens: bool = False
+) -> list[list[int]]:
+    """Token ids per text, truncated to ``max_tokens`` and the context window (with a warning).
+
+    Special tokens (BOS, or BERT's [CLS]/[SEP]) are left out unless ``add_special_tokens``.
+    """
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
     limit = min(max_tokens or loaded.context_length, loaded.context_length)
-    ids = [loaded.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    # verbose=False: the length warning below replaces the tokenizer's own, which would go to stderr per text
+    ids = [loaded.tokenizer(text, add_special_tokens=add_special_tokens, verbose=False)["input_ids"] for text in texts]
     truncated = sum(len(t) > limit for t in ids)
     if truncated:
         warnings.warn(f"{truncated} of {len(ids)} texts were longer than {limit} tokens and were truncated to it")
@@ -121,10 +127,11 @@ def iter_batches(
     max_tokens: int | None = None,
     attentions: bool = False,
     progress: bool | None = None,
+    add_special_tokens: bool = False,
 ) -> Iterator[Batch]:
     """Stream padded batches of hidden states (and attentions) over ``texts``, longest first."""
     chosen = parse_layers(layers, loaded.n_layers)
-    token_ids = tokenize(loaded, texts, max_tokens)
+    token_ids = tokenize(loaded, texts, max_tokens, add_special_tokens)
     for batch in tqdm(_batches_by_length(token_ids, batch_size), desc="batches", disable=_quiet(progress)):
         yield _forward(loaded, token_ids, batch, chosen, attentions)
 
@@ -137,13 +144,15 @@ def hidden_states(
     max_tokens: int | None = None,
     attentions: bool = False,
     progress: bool | None = None,
+    add_special_tokens: bool = False,
 ) -> list[dict]:
     """Per text, in input order: ``{"hidden": [L, n, d] array, "attentions": [L', heads, n, n] or None}``.
 
     For a handful of texts (chapters 4–7); a corpus goes through :func:`layer_entropy`, which streams.
     """
     results: list[dict | None] = [None] * len(texts)
-    for batch in iter_batches(loaded, texts, layers, batch_size, max_tokens, attentions, progress):
+    batches = iter_batches(loaded, texts, layers, batch_size, max_tokens, attentions, progress, add_special_tokens)
+    for batch in batches:
         for row, i in enumerate(batch.indices):
             n = int(batch.mask[row].sum())
             results[i] = {

@@ -141,3 +141,29 @@ def bootstrap_mean_ci(values, n_boot: int = 2000, seed: int = 0, confidence: flo
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(values.mean()), float(low), float(high)
+
+
+def bootstrap_exponent_difference(
+    x, per_text_a, per_text_b, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Paired bootstrap of ``b(A) − b(B)``, the difference of power-law exponents of two tables of the same texts.
+
+    Both ``[texts, models]`` tables are resampled with the *same* rows each time (e.g. trained and randomly
+    initialised copies reading the same passages), so what the texts share cancels. Returns
+    ``(difference on the full data, low, high)``.
+    """
+    a = np.asarray(per_text_a, dtype=float)
+    b = np.asarray(per_text_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] != len(x):
+        raise ValueError(f"both tables must be [texts, {len(x)}] and of the same shape; got {a.shape}, {b.shape}")
+    keep = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+    a, b = a[keep], b[keep]
+    full = fit_power_law(x, a.mean(axis=0)).b - fit_power_law(x, b.mean(axis=0)).b
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, len(a), len(a))
+        diffs.append(fit_power_law(x, a[rows].mean(axis=0)).b - fit_power_law(x, b[rows].mean(axis=0)).b)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(full), float(low), float(high)
