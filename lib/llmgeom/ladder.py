@@ -285,7 +285,8 @@ def train_size(size: Size, data: LadderData, log=print) -> dict:
             history["val_step"].append(done)
             history["val_loss"].append(val)
             seconds = time.perf_counter() - began
-            log(f"{size.name}: step {done}/{steps}  train {history['train_loss'][-1]:.3f}  val {val:.3f}  "
+            recent = history["train_loss"][-1] if history["train_loss"] else float(np.mean(running))
+            log(f"{size.name}: step {done}/{steps}  train {recent:.3f}  val {val:.3f}  "
                 f"{done * BATCH_SEQUENCES * CONTEXT / seconds:,.0f} tok/s")
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
                         "elapsed": seconds, "history": history, "rng": torch.get_rng_state()}, state_path)
