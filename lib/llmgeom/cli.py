@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import sys
 import time
 import warnings
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"models": cmd_models, "corpora": cmd_corpora, "fetch": cmd_fetch, "entropy": cmd_entropy}
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (SourceUnavailable, CacheError, ValueError, OSError) as err:
         print(f"llmgeom: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
         return 2

