@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/MathJax.js
 JBFLAGS := -W -n --keep-going --all --builder html
 
-.PHONY: help setup data ladder book book-fresh test test-fast site-check lab ipynb clean
+.PHONY: help setup data ladder book book-fresh test test-fast site-check determinism lab ipynb clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,12 +45,22 @@ book-fresh: setup data ipynb  ## rebuild every page and re-execute every noteboo
 	$(JB) build . --config _build/_config.fresh.yml $(JBFLAGS)
 
 test-fast: setup  ## unit tests only
-	$(PY) -m pytest -q -m "not site"
+	$(PY) -m pytest -q -m "not site and not determinism"
 
 site-check: setup  ## checks on the rendered site in _build/html (pages, figures, links, a real browser)
 	$(PY) -m pytest -q -m site
 
-test: test-fast book-fresh site-check  ## unit tests, a fresh strict build, then the rendered-site checks
+# A second fresh build with an empty results cache (downloads shared), whose glued values must equal the first's.
+DET_CACHE := $(CURDIR)/_build/determinism-cache
+determinism: setup data ipynb  ## rebuild from scratch into _build/determinism and compare every glued value
+	@test -d _build/jupyter_execute || { echo "run 'make book-fresh' first: determinism compares against it"; exit 2; }
+	rm -rf _build/determinism $(DET_CACHE) && mkdir -p $(DET_CACHE)
+	for sub in downloads models corpora; do ln -s "$$($(PY) -c 'from llmgeom.cache import cache_root; print(cache_root())')/$$sub" $(DET_CACHE)/$$sub; done
+	sed 's/^\(  *execute_notebooks:\).*/\1 force/' _config.yml > _build/_config.fresh.yml
+	LLMGEOM_CACHE=$(DET_CACHE) $(JB) build . --config _build/_config.fresh.yml --path-output _build/determinism $(JBFLAGS)
+	$(PY) -m pytest -q -m determinism
+
+test: test-fast book-fresh site-check determinism  ## unit tests, a fresh strict build, site checks, a second build that must agree
 
 lab: setup  ## open the notebooks interactively (JupyterLab opens the .md files as notebooks via jupytext)
 	$(VENV)/bin/jupyter lab notebooks/

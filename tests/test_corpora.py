@@ -33,6 +33,14 @@ def test_normalize_strips_bom_crlf_trailing_space_and_blank_runs():
     assert text == "a\nb\n\nc\n"
 
 
+def test_non_utf8_bytes_are_replaced_not_fatal():
+    from llmgeom.corpora import decode_text
+
+    raw = "ACT I\n\nSCENE 1. Elsinore.\n\nHAMLET.\nTo be, or not to be\n".encode() + b"\xff\xfe latin-1: caf\xe9\n"
+    text = clean_shakespeare(decode_text(raw))
+    assert text.startswith("ACT I") and "To be, or not to be" in text and "\ufffd" in text
+
+
 def test_plays_lose_title_and_character_list():
     cleaned = clean_shakespeare(PLAY)
     assert cleaned.startswith("ACT 1\nSCENE 1")
@@ -179,3 +187,19 @@ def test_cli_lists_the_models_that_work_offline():
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"smollm2-135m", "minilm-l6", "ladder-w64-l1", "ladder-w384-l6"} <= set(names)
     assert "non-embedding parameters" in result.stdout and "held-out loss" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["entropy", "--model", "x", "--corpus", "klingon"], "invalid choice: 'klingon'"),
+        (["entropy", "--model", "x", "--corpus", "austen", "--n-texts", "0"], "must be at least 1"),
+        (["entropy", "--model", "/", "--corpus", "austen"], "is not a model folder"),
+        (["bogus"], "invalid choice: 'bogus'"),
+    ],
+)
+def test_cli_usage_errors_are_one_line(args, message):
+    result = subprocess.run([sys.executable, "-m", "llmgeom", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmgeom: error:") and message in lines[0], result.stderr

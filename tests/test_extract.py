@@ -170,3 +170,43 @@ def test_layer_profile_gives_both_token_policies_and_the_norm_ratio_in_one_pass(
     np.testing.assert_allclose(profile["norm_ratio"][0], expected, rtol=1e-5)
     again = layer_profile(tiny, TEXTS)
     np.testing.assert_array_equal(again["with_first"], profile["with_first"])
+
+
+def test_empty_texts_warn_and_give_nan_not_a_crash(tiny):
+    with pytest.warns(UserWarning, match="1 of 1 texts have no tokens"):
+        result = layer_entropy(tiny, [""], use_cache=False)
+    assert np.isnan(result.entropy).all() and not result.valid.any()
+    with pytest.warns(UserWarning, match="1 of 3 texts have no tokens"):
+        mixed = layer_entropy(tiny, ["", TEXTS[0], TEXTS[1]], layers="last", use_cache=False)
+    np.testing.assert_array_equal(mixed.valid, [False, True, True])
+    with pytest.warns(UserWarning, match="no tokens"):
+        [states] = hidden_states(tiny, [""], layers="last")
+    assert states["hidden"].shape == (1, 0, 32)
+
+
+def test_non_finite_states_from_a_poisoned_weight_are_flagged_not_averaged(tiny_model_dir, tmp_path):
+    import shutil
+
+    from transformers import GPTNeoXForCausalLM
+
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(tiny_model_dir, poisoned)
+    model = GPTNeoXForCausalLM.from_pretrained(poisoned)
+    with torch.no_grad():
+        model.gpt_neox.layers[1].mlp.dense_4h_to_h.weight[0, 0] = float("nan")
+    model.save_pretrained(poisoned)
+    loaded = load(str(poisoned))
+    with pytest.warns(UserWarning, match="hold NaN or Inf"):
+        result = layer_entropy(loaded, TEXTS, layers="all", use_cache=False)
+    assert not result.valid.any()
+    assert np.isfinite(result.entropy[:, :2]).all() and np.isnan(result.entropy[:, 2]).all()
+    with pytest.raises(ValueError, match="none of the 5 texts has a spectrum"):
+        result.summary()
+
+
+def test_whitespace_and_one_token_texts_are_skipped_with_a_count(tiny):
+    one_token = next(w for w in ["the", "a", "to"] if len(tiny.tokenizer(w, add_special_tokens=False)["input_ids"]) == 1)
+    with pytest.warns(UserWarning, match=r"2 of 3 texts have no entropy: 2 with fewer than 2 tokens"):
+        result = layer_entropy(tiny, [" ", one_token, TEXTS[0]], layers="last", use_cache=False)
+    np.testing.assert_array_equal(result.valid, [False, False, True])
+    assert result.summary()["n_skipped"] == 2

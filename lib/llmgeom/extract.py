@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
-from llmgeom.entropy import EntropyResult, matrix_entropy
+from llmgeom.entropy import MIN_TOKENS, EntropyResult, matrix_entropy
 from llmgeom.models import LoadedModel
 
 
@@ -74,6 +74,9 @@ def tokenize(
     truncated = sum(len(t) > limit for t in ids)
     if truncated:
         warnings.warn(f"{truncated} of {len(ids)} texts were longer than {limit} tokens and were truncated to it")
+    empty = sum(len(t) == 0 for t in ids)
+    if empty:
+        warnings.warn(f"{empty} of {len(ids)} texts have no tokens; they get no states and no entropy (NaN)")
     return [t[:limit] for t in ids]
 
 
@@ -95,7 +98,7 @@ def _batches_by_length(token_ids: list[list[int]], batch_size: int) -> list[list
 @torch.no_grad()
 def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) -> Batch:
     pad = loaded.tokenizer.pad_token_id
-    length = max(len(token_ids[i]) for i in batch_indices)
+    length = max(1, max(len(token_ids[i]) for i in batch_indices))  # a batch of empty texts still runs (masked)
     device = next(loaded.model.parameters()).device
     ids = torch.full((len(batch_indices), length), pad, dtype=torch.long)
     mask = torch.zeros((len(batch_indices), length), dtype=torch.long)
@@ -236,7 +239,25 @@ def layer_entropy(
     if use_cache:
         save_arrays(final, entropy=entropy, n_tokens=n_tokens, width=np.array(loaded.width))
     shutil.rmtree(partial, ignore_errors=True)
-    return LayerEntropy.from_arrays(chosen, entropy, n_tokens, loaded.width)
+    result = LayerEntropy.from_arrays(chosen, entropy, n_tokens, loaded.width)
+    _warn_invalid(result)
+    return result
+
+
+def _warn_invalid(result: LayerEntropy) -> None:
+    """One warning that counts the texts without an entropy, and says why."""
+    invalid = ~result.valid
+    if not invalid.any():
+        return
+    short = invalid & (result.n_tokens < MIN_TOKENS)
+    nonfinite = invalid & ~short
+    reasons = []
+    if short.any():
+        reasons.append(f"{int(short.sum())} with fewer than {MIN_TOKENS} tokens")
+    if nonfinite.any():
+        reasons.append(f"{int(nonfinite.sum())} whose hidden states hold NaN or Inf (check the model's weights)")
+    warnings.warn(f"{int(invalid.sum())} of {len(invalid)} texts have no entropy: {'; '.join(reasons)}; "
+                  "they are NaN and every average skips them")
 
 
 def _quiet(progress: bool | None) -> bool:

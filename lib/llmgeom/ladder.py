@@ -326,10 +326,16 @@ def train_size(size: Size, data: LadderData, log=print) -> dict:
         "data_notes": data.notes,
     }
     save_model(model, folder, data.tokenizer)
+    info["weights_sha256"] = weight_checksums(folder)
     atomic_write_bytes(folder / "training_log.json", json.dumps(info, indent=1).encode())
     state_path.unlink(missing_ok=True)
     log(f"{size.name}: done in {wall / 60:.1f} min, held-out loss {info['final_val_loss']:.4f}")
     return info
+
+
+def weight_checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of the model's weights and of every checkpoint's, keyed by path relative to ``folder``."""
+    return {str(f.relative_to(folder)): sha256_file(f) for f in sorted(folder.rglob("model.safetensors"))}
 
 
 def is_trained(size: Size) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from llmgeom.cache import cache_dir, cache_root
+from llmgeom.cache import cache_dir, cache_root, sha256_file
 from llmgeom.fetch import SourceUnavailable, pip_download
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -216,10 +216,11 @@ def resolve(name_or_path: str) -> tuple[str, bool]:
             known = ", ".join(ladder) or "none are committed yet"
             raise ModelUnavailable(f"no ladder model {name!r}; available: {known}")
         if not step:
-            return str(ladder[name]), True
+            return str(_verified(ladder[name], Path("model.safetensors"))), True
         if name_or_path not in ladder_checkpoints(name):
             known = ", ".join(ladder_checkpoints(name)) or "it has none"
             raise ModelUnavailable(f"no checkpoint {name_or_path!r}; available: {known}")
+        _verified(ladder[name], Path("checkpoints") / step / "model.safetensors")
         return str(ladder[name] / "checkpoints" / step), True
     path = Path(name_or_path).expanduser()
     if path.exists():
@@ -227,6 +228,19 @@ def resolve(name_or_path: str) -> tuple[str, bool]:
             raise ModelUnavailable(f"{path} is not a model folder (no config.json); give a folder saved by save_pretrained")
         return str(path), True
     return name_or_path, False
+
+
+def _verified(folder: Path, weights: Path) -> Path:
+    """``folder`` after checking ``folder/weights`` against the SHA-256 its training log recorded."""
+    log = folder / "training_log.json"
+    recorded = json.loads(log.read_text()).get("weights_sha256", {}) if log.exists() else {}
+    expected = recorded.get(str(weights))
+    if expected is not None and sha256_file(folder / weights) != expected:
+        raise ModelUnavailable(
+            f"{folder / weights} is corrupted (its SHA-256 differs from the one in {log.name}); "
+            f"restore it with 'git checkout -- {folder / weights}' or retrain with 'make ladder'"
+        )
+    return folder
 
 
 def _tokenizer_location(name_or_path: str, location: str) -> str:
