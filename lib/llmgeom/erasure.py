@@ -1,0 +1,155 @@
+"""Masking context tokens out: erasure ground truth (chapter 5) and ablation curves (chapter 6).
+
+A token is *removed* by zeroing it in the attention mask: no later position can attend to it, while every other
+token keeps its position (rotary positions are not shifted, so removal does not also move the rest of the text).
+Token 0 is never removed — it is the attention sink every model here relies on; removing it would measure that
+instead of meaning.
+
+For each masked copy of a text we keep two numbers: the log-probability of the true next token at the last
+position, and the last token's information gain :math:`\\mathrm{IG}_T` (chapter 4) among the tokens that remain,
+at one layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
+from llmgeom.extract import _quiet, model_fingerprint
+from llmgeom.models import LoadedModel
+from llmgeom.regression import prepare_states, ridge_gains
+
+
+@dataclass
+class MaskedRuns:
+    """Per text, one value per mask: ``logprob[i]`` and ``last_gain[i]`` are ``[M_i]``."""
+
+    logprob: list[np.ndarray]
+    last_gain: list[np.ndarray]
+
+
+def single_erasure_masks(n: int, candidates=None) -> np.ndarray:
+    """``[1 + len(candidates), n]`` keep-masks: row 0 keeps everything, row ``1 + j`` drops ``candidates[j]``.
+
+    ``candidates`` defaults to ``1 .. n − 2`` (not the sink, not the last token).
+    """
+    candidates = np.arange(1, n - 1) if candidates is None else np.asarray(candidates)
+    keep = np.ones((1 + len(candidates), n), dtype=bool)
+    keep[np.arange(1, 1 + len(candidates)), candidates] = False
+    return keep
+
+
+def removal_mask(n: int, remove) -> np.ndarray:
+    """One ``[n]`` keep-mask with the positions ``remove`` masked out (token 0 and the last may not be)."""
+    remove = np.asarray(remove, dtype=int)
+    if remove.size and (remove.min() < 1 or remove.max() > n - 2):
+        raise ValueError(f"only positions 1..{n - 2} can be removed (not the sink token 0, not the last token)")
+    keep = np.ones(n, dtype=bool)
+    keep[remove] = False
+    return keep
+
+
+def _last_gain(states: np.ndarray, keep: np.ndarray, noise_variance: float) -> float:
+    return float(ridge_gains(prepare_states(states[keep]), noise_variance)[-1])
+
+
+@torch.no_grad()
+def _run_group(loaded, rows, layer, noise_variance):
+    ids = torch.tensor(np.stack([r[0] for r in rows]), dtype=torch.long)
+    keep = np.stack([r[2] for r in rows])
+    device = next(loaded.model.parameters()).device
+    try:
+        out = loaded.model(input_ids=ids.to(device), attention_mask=torch.from_numpy(keep).long().to(device),
+                           output_hidden_states=True, use_cache=False, logits_to_keep=1)
+    except TypeError:  # an architecture without logits_to_keep
+        out = loaded.model(input_ids=ids.to(device), attention_mask=torch.from_numpy(keep).long().to(device),
+                           output_hidden_states=True, use_cache=False)
+    logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
+    states = out.hidden_states[layer].float().cpu().numpy()
+    return [
+        (float(logprobs[i, rows[i][1]]), _last_gain(states[i], keep[i], noise_variance)) for i in range(len(rows))
+    ]
+
+
+def masked_runs(
+    loaded: LoadedModel,
+    token_ids: Sequence[Sequence[int]],
+    targets: Sequence[int],
+    keep: Sequence[np.ndarray],
+    layer: int = -1,
+    noise_variance: float = 0.1,
+    batch_size: int = 64,
+    use_cache: bool = True,
+    progress: bool | None = None,
+) -> MaskedRuns:
+    """Run every masked copy of every text and record the next-token log-probability and the last token's gain.
+
+    Parameters
+    ----------
+    loaded : a causal LM from :func:`llmgeom.models.load`
+    token_ids : per text, its ``n_i`` input ids (the model reads all of them)
+    targets : per text, the id of the true next token after the last input
+    keep : per text, a bool ``[M_i, n_i]`` array of keep-masks (see :func:`single_erasure_masks`,
+        :func:`removal_mask`); token 0 must be kept
+    layer : hidden-state index for ``IG_T`` (``-1``: the final hidden state after the final norm)
+    noise_variance : ``σ²`` of ``IG_T`` on unit-norm states (chapter 4)
+
+    Returns
+    -------
+    MaskedRuns. Cached under the model's content, the inputs and the library.
+    """
+    if loaded.is_encoder:
+        raise ValueError(f"{loaded.name} is an encoder; masking needs a causal language model")
+    if not (len(token_ids) == len(targets) == len(keep)):
+        raise ValueError("token_ids, targets and keep need one entry per text")
+    keep = [np.atleast_2d(np.asarray(k, dtype=bool)) for k in keep]
+    for ids, k in zip(token_ids, keep):
+        if k.shape[1] != len(ids):
+            raise ValueError(f"a keep-mask has {k.shape[1]} positions for a text of {len(ids)} tokens")
+        if not k[:, 0].all():
+            raise ValueError("token 0 must be kept in every mask (it is the attention sink)")
+    key = make_key(
+        "masked_runs",
+        model=model_fingerprint(loaded),
+        inputs=hashlib.sha256(json.dumps([[list(map(int, i)) for i in token_ids], list(map(int, targets))]).encode()
+                              + b"".join(np.packbits(k).tobytes() + str(k.shape).encode() for k in keep)).hexdigest(),
+        layer=layer,
+        noise_variance=noise_variance,
+    )
+    path = cache_dir("results") / f"masked_runs-{key}.npz"
+    sizes = [len(k) for k in keep]
+    if use_cache and (hit := load_arrays(path)) is not None:
+        return MaskedRuns(np.split(hit["logprob"], np.cumsum(sizes)[:-1]), np.split(hit["last_gain"], np.cumsum(sizes)[:-1]))
+    by_length = defaultdict(list)
+    for text, (ids, target, k) in enumerate(zip(token_ids, targets, keep)):
+        for row in range(len(k)):
+            by_length[len(ids)].append((text, row, np.asarray(ids), int(target), k[row]))
+    values = [np.zeros((len(k), 2)) for k in keep]
+    groups = [rows[i : i + batch_size] for _, rows in sorted(by_length.items()) for i in range(0, len(rows), batch_size)]
+    for group in tqdm(groups, desc=f"masked runs {loaded.name}", disable=_quiet(progress)):
+        results = _run_group(loaded, [(r[2], r[3], r[4]) for r in group], layer, noise_variance)
+        for (text, row, *_), result in zip(group, results):
+            values[text][row] = result
+    logprob = np.concatenate([v[:, 0] for v in values])
+    last_gain = np.concatenate([v[:, 1] for v in values])
+    if use_cache:
+        save_arrays(path, logprob=logprob, last_gain=last_gain)
+    split = np.cumsum(sizes)[:-1]
+    return MaskedRuns(np.split(logprob, split), np.split(last_gain, split))
+
+
+def erasure_effects(
+    loaded: LoadedModel, token_ids: Sequence[Sequence[int]], targets: Sequence[int], **options
+) -> list[np.ndarray]:
+    """Per text, ``[n − 2]``: how much the log-probability of the true next token drops when each context token
+    (positions ``1 .. n − 2``) is masked out. Positive = the token helped the prediction."""
+    runs = masked_runs(loaded, token_ids, targets, [single_erasure_masks(len(ids)) for ids in token_ids], **options)
+    return [lp[0] - lp[1:] for lp in runs.logprob]

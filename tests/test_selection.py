@@ -1,0 +1,115 @@
+"""Chapter 5's selectors and metrics: Lasso recovers a planted support, attention scores, metrics, planted tasks."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from llmgeom.planted import TASKS, encode_planted, generate_planted
+from llmgeom.regression import lasso_design, lasso_entry_scores, lasso_select
+from llmgeom.selection import (
+    attention_scores,
+    auroc,
+    content_word_mask,
+    hit_at_k,
+    precision_at_k,
+    sink_share,
+    spearman,
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lasso_recovers_a_planted_support_in_order_of_weight(seed):
+    rng = np.random.default_rng(seed)
+    context = rng.standard_normal((20, 256))
+    support = rng.choice(20, 3, replace=False)
+    unit = context / np.linalg.norm(context, axis=1, keepdims=True)
+    target = 0.8 * unit[support[0]] + 0.5 * unit[support[1]] + 0.3 * unit[support[2]]
+    target += 0.02 * rng.standard_normal(256)
+    assert list(lasso_select(context, target, 3)) == list(support)
+    scores = lasso_entry_scores(context, target)
+    assert scores.shape == (20,)
+    assert set(np.argsort(-scores)[:3]) == set(support)
+
+
+def test_centring_removes_a_direction_every_token_shares():
+    rng = np.random.default_rng(0)
+    shared = 10 * rng.standard_normal(128)
+    context = rng.standard_normal((12, 128)) + shared
+    context[0] += 3 * shared  # the sink-like token: mostly the shared direction
+    target = rng.standard_normal(128) + shared + 0.9 * np.linalg.norm(shared) / 11 * (context[7] - shared)
+    assert lasso_select(context, target, 1, centre=True)[0] == 7
+
+
+def test_lasso_design_shapes_and_errors():
+    x, y = lasso_design(np.ones((5, 8)) + np.eye(5, 8), np.arange(8.0))
+    assert x.shape == (8, 5) and y.shape == (8,)
+    with pytest.raises(ValueError, match="width"):
+        lasso_design(np.ones((5, 8)), np.ones(7))
+    with pytest.raises(ValueError, match="NaN"):
+        lasso_design(np.ones((5, 8)), np.full(8, np.nan))
+    with pytest.raises(ValueError, match="k must be"):
+        lasso_select(np.random.default_rng(0).standard_normal((4, 8)), np.ones(8), 5)
+
+
+def test_attention_scores_leave_out_the_sink_and_the_query():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 6, 6))
+    a = np.tril(a)
+    a /= a.sum(axis=-1, keepdims=True)
+    scores = attention_scores(a)
+    assert scores.shape == (4, 4)  # 3 heads + mean; candidates 1..4
+    np.testing.assert_allclose(scores[:3], a[:, 5, 1:5])
+    np.testing.assert_allclose(scores[3], a[:, 5, 1:5].mean(axis=0))
+    a[:, 5] = 0
+    a[0, 5, 0], a[1, 5, 0], a[1, 5, 2], a[2, 5, 3] = 1.0, 0.6, 0.4, 1.0
+    mass, rate = sink_share(a)
+    assert mass == pytest.approx(1.6 / 3) and rate == pytest.approx(2 / 3)
+
+
+def test_metrics_against_definitions_and_sklearn():
+    scores = np.array([0.9, 0.1, 0.5, 0.7, 0.2])
+    relevant = np.array([False, False, True, True, False])
+    assert precision_at_k(scores, relevant, 2) == 0.5
+    assert precision_at_k(scores, relevant, 3) == pytest.approx(2 / 3)
+    assert hit_at_k(scores, relevant, 1) == 0.0 and hit_at_k(scores, relevant, 2) == 1.0
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        s, labels = rng.integers(0, 4, 15).astype(float), rng.random(15) < 0.4
+        if 0 < labels.sum() < 15:
+            assert auroc(s, labels) == pytest.approx(roc_auc_score(labels, s))
+    assert np.isnan(auroc(scores, np.zeros(5, bool)))
+    assert spearman(scores, scores**3) == pytest.approx(1.0)
+    assert np.isnan(spearman(np.ones(5), scores))
+
+
+def test_ties_do_not_favour_the_start_of_the_text():
+    # a constant score picks the latest tokens, so "no information" cannot look like a preference for early ones
+    assert precision_at_k(np.zeros(5), np.array([0, 0, 0, 1, 1], bool), 2) == 1.0
+
+
+def test_content_words_follow_the_stop_word_list_and_cover_sub_words():
+    text = "The whale swam through the ocean"
+    offsets = [(0, 3), (3, 6), (6, 9), (9, 14), (14, 22), (22, 26), (26, 29), (29, 32)]  # " whale" split in two
+    mask = content_word_mask(text, offsets)
+    assert mask.tolist() == [False, True, True, True, False, False, True, True]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_planted_prompts_are_seeded_and_mark_their_answer(task, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    assert generate_planted(task, 5, seed=3) == generate_planted(task, 5, seed=3)
+    assert generate_planted(task, 5, seed=3) != generate_planted(task, 5, seed=4)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for prompt in generate_planted(task, 10):
+        encoded = encode_planted(prompt, tokenizer)
+        marked = "".join(tokenizer.decode([i]) for i, b in zip(encoded.ids, encoded.answer_bearing) if b)
+        for start, end in prompt.spans:
+            assert prompt.text[start:end] in marked
+        assert not encoded.answer_bearing[0]
+        assert prompt.answer.strip().startswith(tokenizer.decode([encoded.answer_id]).strip())
+
+
+def test_an_unknown_task_is_one_clear_error():
+    with pytest.raises(ValueError, match="choose one of copy, recall"):
+        generate_planted("nope", 3)
