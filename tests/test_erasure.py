@@ -65,3 +65,11 @@ def test_bad_masks_are_refused_in_one_line(tiny):
         masked_runs(tiny, ids, targets, [keep])
     with pytest.raises(ValueError, match="positions for a text"):
         masked_runs(tiny, ids, targets, [np.ones((1, 3), bool)])
+
+
+def test_top_id_is_the_most_likely_next_token(tiny):
+    ids, targets = texts(2)
+    runs = masked_runs(tiny, ids, targets, [np.ones((1, len(i)), bool) for i in ids], use_cache=False)
+    for i, top in zip(ids, runs.top_id):
+        with torch.no_grad():
+            assert top[0] == tiny.model(input_ids=torch.tensor([i])).logits[0, -1].argmax().item()

@@ -60,3 +60,20 @@ def test_paired_exponent_difference_cancels_shared_text_noise():
     diff, low, high = bootstrap_exponent_difference(X, a, b, n_boot=300)
     assert diff == pytest.approx(0.20, abs=0.01)
     assert low <= 0.20 <= high and high - low < 0.02
+
+
+def test_bootstrap_ratio_covers_the_true_ratio_and_refuses_bad_input():
+    import numpy as np
+    import pytest
+
+    from llmgeom.fit import bootstrap_ratio_ci
+
+    rng = np.random.default_rng(0)
+    den = rng.exponential(2.0, 500)
+    num = 0.3 * den + rng.normal(0, 0.2, 500)
+    ratio, low, high = bootstrap_ratio_ci(num, den)
+    assert low < 0.3 < high and low < ratio < high and high - low < 0.1
+    with pytest.raises(ValueError, match="paired"):
+        bootstrap_ratio_ci(num, den[:-1])
+    with pytest.raises(ValueError, match="zero"):
+        bootstrap_ratio_ci([1.0, 2.0], [1.0, -1.0])

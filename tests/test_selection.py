@@ -113,3 +113,71 @@ def test_planted_prompts_are_seeded_and_mark_their_answer(task, tiny_model_dir):
 def test_an_unknown_task_is_one_clear_error():
     with pytest.raises(ValueError, match="choose one of copy, recall"):
         generate_planted("nope", 3)
+
+
+def test_context_scores_on_a_tiny_model(tiny_model_dir):
+    from llmgeom.models import load
+    from llmgeom.selection import SELECTORS, score_context_tokens
+
+    loaded = load(str(tiny_model_dir), attentions=True)
+    rng = np.random.default_rng(0)
+    ids = [list(rng.integers(5, 250, n)) for n in (9, 12, 7)]
+    scores = score_context_tokens(loaded, ids, [1, 2])
+    assert scores.lasso_update.shape == (3, 2, 10) and scores.attention.shape == (3, 2, 5, 10)
+    assert scores.n_candidates.tolist() == [7, 10, 5]
+    assert np.isnan(scores.lasso_state[2, 0, 5:]).all() and np.isfinite(scores.lasso_state[2, 0, :5]).all()
+    for name in SELECTORS:
+        assert scores.text(name, 0, 1).shape == (7,)
+    np.testing.assert_allclose(np.nansum(scores.attention[:, :, -1], axis=-1) + scores.sink_mass <= 1 + 1e-6, True)
+    again = score_context_tokens(loaded, ids, [1, 2])
+    np.testing.assert_array_equal(again.lasso_update, scores.lasso_update)
+    with pytest.raises(ValueError, match="blocks must be in 1..2"):
+        score_context_tokens(loaded, ids, [3])
+
+
+def test_per_text_metric_gives_chance_for_random_and_one_for_a_perfect_selector():
+    from llmgeom.selection import ContextScores, per_text_metric
+
+    rng = np.random.default_rng(0)
+    n_texts, m = 400, 12
+    lasso = rng.random((n_texts, 1, m))
+    scores = ContextScores((1,), lasso, lasso, np.zeros((n_texts, 1, 3, m)), np.zeros((n_texts, 1)),
+                           np.zeros((n_texts, 1)), np.full(n_texts, m))
+    truths = [lasso[t, 0] for t in range(n_texts)]
+    assert np.nanmean(per_text_metric(scores, "lasso (update)", truths, spearman)) == pytest.approx(1.0)
+    assert abs(np.nanmean(per_text_metric(scores, "random", truths, spearman))) < 0.05
+    assert scores.text("attention (head 2)", 0, 0).shape == (m,)
+    with pytest.raises(ValueError, match="unknown selector"):
+        scores.text("nope", 0, 0)
+
+
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        a, b = rng.integers(0, 5, 30).astype(float), rng.standard_normal(30)
+        assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+
+
+def test_the_best_option_is_chosen_on_the_other_fold():
+    from llmgeom.selection import cross_validated_best
+
+    table = np.zeros((6, 3))
+    table[1::2, 2] = 1.0  # option 2 is best on the odd texts only
+    table[0::2, 0] = 0.5  # option 0 is best on the even texts only
+    # even texts get the option chosen on the odd ones (2), odd texts the one chosen on the even ones (0)
+    assert cross_validated_best(table).tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert cross_validated_best(np.ones((4, 2))).tolist() == [1.0] * 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lars_and_coordinate_descent_paths_agree_on_the_entry_order(seed):
+    rng = np.random.default_rng(seed)
+    context = rng.standard_normal((15, 200))
+    target = context[:6].T @ np.array([1.0, 0.7, 0.5, 0.35, 0.25, 0.15]) + 0.05 * rng.standard_normal(200)
+    lars = np.argsort(-lasso_entry_scores(context, target, method="lars"))[:4]
+    cd = np.argsort(-lasso_entry_scores(context, target, method="cd", n_alphas=400, eps=1e-4))[:4]
+    assert list(lars) == list(cd)
+    with pytest.raises(ValueError, match="'lars' or 'cd'"):
+        lasso_entry_scores(context, target, method="nope")

@@ -30,10 +30,14 @@ from llmgeom.regression import prepare_states, ridge_gains
 
 @dataclass
 class MaskedRuns:
-    """Per text, one value per mask: ``logprob[i]`` and ``last_gain[i]`` are ``[M_i]``."""
+    """Per text, one value per mask: ``logprob[i]``, ``last_gain[i]`` and ``top_id[i]`` are ``[M_i]``.
+
+    ``top_id`` is the model's most likely next token (to check whether it answers a planted prompt).
+    """
 
     logprob: list[np.ndarray]
     last_gain: list[np.ndarray]
+    top_id: list[np.ndarray]
 
 
 def single_erasure_masks(n: int, candidates=None) -> np.ndarray:
@@ -75,7 +79,8 @@ def _run_group(loaded, rows, layer, noise_variance):
     logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
     states = out.hidden_states[layer].float().cpu().numpy()
     return [
-        (float(logprobs[i, rows[i][1]]), _last_gain(states[i], keep[i], noise_variance)) for i in range(len(rows))
+        (float(logprobs[i, rows[i][1]]), _last_gain(states[i], keep[i], noise_variance), int(logprobs[i].argmax()))
+        for i in range(len(rows))
     ]
 
 
@@ -126,24 +131,24 @@ def masked_runs(
     )
     path = cache_dir("results") / f"masked_runs-{key}.npz"
     sizes = [len(k) for k in keep]
+    split = np.cumsum(sizes)[:-1]
     if use_cache and (hit := load_arrays(path)) is not None:
-        return MaskedRuns(np.split(hit["logprob"], np.cumsum(sizes)[:-1]), np.split(hit["last_gain"], np.cumsum(sizes)[:-1]))
+        return MaskedRuns(*(np.split(hit[name], split) for name in ("logprob", "last_gain", "top_id")))
     by_length = defaultdict(list)
     for text, (ids, target, k) in enumerate(zip(token_ids, targets, keep)):
         for row in range(len(k)):
             by_length[len(ids)].append((text, row, np.asarray(ids), int(target), k[row]))
-    values = [np.zeros((len(k), 2)) for k in keep]
+    values = [np.zeros((len(k), 3)) for k in keep]
     groups = [rows[i : i + batch_size] for _, rows in sorted(by_length.items()) for i in range(0, len(rows), batch_size)]
     for group in tqdm(groups, desc=f"masked runs {loaded.name}", disable=_quiet(progress)):
         results = _run_group(loaded, [(r[2], r[3], r[4]) for r in group], layer, noise_variance)
         for (text, row, *_), result in zip(group, results):
             values[text][row] = result
-    logprob = np.concatenate([v[:, 0] for v in values])
-    last_gain = np.concatenate([v[:, 1] for v in values])
+    columns = {name: np.concatenate([v[:, c] for v in values]) for c, name in enumerate(("logprob", "last_gain", "top_id"))}
+    columns["top_id"] = columns["top_id"].astype(np.int64)
     if use_cache:
-        save_arrays(path, logprob=logprob, last_gain=last_gain)
-    split = np.cumsum(sizes)[:-1]
-    return MaskedRuns(np.split(logprob, split), np.split(last_gain, split))
+        save_arrays(path, **columns)
+    return MaskedRuns(*(np.split(columns[name], split) for name in ("logprob", "last_gain", "top_id")))
 
 
 def erasure_effects(

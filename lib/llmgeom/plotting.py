@@ -62,3 +62,39 @@ def use_style() -> None:
             "font.family": "DejaVu Sans",
         }
     )
+
+
+def shaded_tokens(tokens, values, label: str = "value", scale: float | None = None) -> str:
+    """HTML for a text whose tokens are shaded by ``values`` (cividis, colour-blind safe; light = high).
+
+    Parameters
+    ----------
+    tokens : list of str, as decoded one by one
+    values : array ``[len(tokens)]``; NaN leaves a token unshaded (e.g. the sink token, not a candidate)
+    label : the name shown with the value when hovering over a token
+    scale : the value that gets the lightest colour (default: the 99th percentile of the finite values)
+
+    Used by chapters 4–5 (gains, Lasso entry, attention, erasure effects).
+    """
+    import html
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    low = min(0.0, float(finite.min())) if finite.size else 0.0
+    top = scale if scale is not None else (float(np.percentile(finite, 99)) if finite.size else 1.0)
+    cmap = plt.get_cmap("cividis")
+    spans = []
+    for token, value in zip(tokens, values):
+        text = html.escape(token)
+        if not np.isfinite(value):
+            spans.append(f'<span style="padding: 0 1px; color: #666" title="{label}: none">{text}</span>')
+            continue
+        r, g, b, _ = cmap(min(max((value - low) / max(top - low, 1e-12), 0.0), 1.0))
+        ink = "#000" if (0.299 * r + 0.587 * g + 0.114 * b) > 0.5 else "#fff"
+        spans.append(f'<span style="background: rgb({r*255:.0f},{g*255:.0f},{b*255:.0f}); color: {ink}; '
+                     f'padding: 0 1px" title="{label} = {value:.3g}">{text}</span>')
+    return ('<div style="line-height: 1.9; font-family: monospace; white-space: pre-wrap; overflow-wrap: anywhere">'
+            + "".join(spans) + "</div>")

@@ -114,33 +114,47 @@ def lasso_design(context, target, centre: bool = True) -> tuple[np.ndarray, np.n
     return x.T, y
 
 
-def lasso_entry_scores(context, target, n_alphas: int = 50, eps: float = 1e-3, centre: bool = True) -> np.ndarray:
+def lasso_entry_scores(
+    context, target, method: str = "lars", n_alphas: int = 50, eps: float = 1e-3, centre: bool = True
+) -> np.ndarray:
     """Rank context tokens by when they enter the Lasso path: a tuning-free selection score.
 
-    Solves ``min_β ½‖y − Xβ‖²/d + α‖β‖₁`` along ``n_alphas`` values of α from the largest useful one down to
-    ``eps`` times it (scikit-learn's ``lasso_path``). A token that enters at a larger α (earlier) is more
-    useful to the sparse reconstruction; ties are broken by ``|β|`` at the end of the path.
+    The Lasso ``min_β ½‖y − Xβ‖²/d + α‖β‖₁`` is solved along α, from the largest useful value
+    ``α_max = ‖Xᵀy‖_∞ / d`` (where every β is 0) downwards. A token's score is the α at which it first becomes
+    active: larger means it was needed earlier by the sparse reconstruction. Tokens that never enter score −1.
 
     Parameters
     ----------
     context : array ``[m, d]``; target : array ``[d]`` (see :func:`lasso_design`)
+    method : ``"lars"`` (default) follows the exact piecewise-linear path with LARS in its Lasso variant, one
+        step per kink; ``"cd"`` uses scikit-learn's ``lasso_path`` (coordinate descent) on ``n_alphas`` values of α
+        down to ``eps · α_max`` — a grid, so tokens entering between two grid points tie (broken by ``|β|``).
+        Both solve the same problem; the tests check they rank the same way.
 
     Returns
     -------
-    ndarray ``[m]``: higher means selected earlier. Tokens that never enter get the lowest scores.
+    ndarray ``[m]``: higher means selected earlier.
     """
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import lasso_path
+    from sklearn.linear_model import lars_path, lasso_path
 
     x, y = lasso_design(context, target, centre)
     with warnings.catch_warnings():
-        # the smallest α are barely penalised and can converge slowly; the entry order is settled long before
+        # near-collinear states make LARS drop and re-add tokens, and the smallest α of a coordinate-descent grid
+        # converge slowly; the entry order is settled long before either matters
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, coefs, _ = lasso_path(x, y, alphas=n_alphas, eps=eps)
-    active = np.abs(coefs) > 0  # [m, n_alphas], alphas decreasing
-    entry = np.where(active.any(axis=1), active.argmax(axis=1), n_alphas)
+        if method == "lars":
+            alphas, _, coefs = lars_path(x, y, method="lasso")
+        elif method == "cd":
+            alphas, coefs, _ = lasso_path(x, y, alphas=n_alphas, eps=eps)
+        else:
+            raise ValueError(f"method must be 'lars' or 'cd'; got {method!r}")
+    active = np.abs(coefs) > 0  # [m, steps], α decreasing
+    entered = active.any(axis=1)
+    entry_alpha = np.where(entered, alphas[active.argmax(axis=1)], -1.0)
     final = np.abs(coefs[:, -1])
-    return -entry + 0.5 * final / (final.max() + 1e-30)
+    # the tie-break is far below the gap between two distinct entry points of the path
+    return entry_alpha + 1e-9 * alphas.max() * final / (final.max() + 1e-30)
 
 
 def lasso_select(context, target, k: int, **options) -> np.ndarray:
