@@ -73,3 +73,16 @@ def test_top_id_is_the_most_likely_next_token(tiny):
     for i, top in zip(ids, runs.top_id):
         with torch.no_grad():
             assert top[0] == tiny.model(input_ids=torch.tensor([i])).logits[0, -1].argmax().item()
+
+
+def test_top_k_positions_and_position_matching():
+    from llmgeom.erasure import position_matched, top_k_positions
+
+    assert top_k_positions([0.1, 0.9, 0.5, 0.9], 2).tolist() == [2, 4]
+    assert top_k_positions(np.zeros(4), 1).tolist() == [4]  # a tie goes to the latest token
+    with pytest.raises(ValueError, match="k must be"):
+        top_k_positions([1.0, 2.0], 3)
+    picks = [np.array([i + 1]) for i in range(6)]
+    matched = position_matched(picks, seed=1)
+    assert sorted(int(m[0]) for m in matched) == [1, 2, 3, 4, 5, 6]
+    assert all(int(m[0]) != int(p[0]) for m, p in zip(matched, picks))

@@ -119,6 +119,17 @@ def test_no_page_shows_a_traceback_or_error_output(built_pages):
     assert not found, f"error output in the rendered site: {found}"
 
 
+def test_markdown_tables_in_outputs_render_as_tables(built_pages):
+    # a results table a cell displays as Markdown must become an HTML table, not lines of pipes and dashes
+    raw = re.compile(r"\|\s*(?:-{3,}|\u2014|&#8212;|&mdash;):?\s*\|")  # Sphinx may turn --- into an em dash
+    found = []
+    for page, path in built_pages.items():
+        text = re.sub(r"<pre.*?</pre>|<script.*?</script>", "", path.read_text(encoding="utf-8"), flags=re.S)
+        if raw.search(text):
+            found.append(page)
+    assert not found, f"unrendered Markdown tables on: {found}"
+
+
 def test_every_internal_link_resolves(built_pages):
     cache: dict[Path, PageParser] = {}
     broken = []

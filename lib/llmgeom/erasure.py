@@ -158,3 +158,28 @@ def erasure_effects(
     (positions ``1 .. n − 2``) is masked out. Positive = the token helped the prediction."""
     runs = masked_runs(loaded, token_ids, targets, [single_erasure_masks(len(ids)) for ids in token_ids], **options)
     return [lp[0] - lp[1:] for lp in runs.logprob]
+
+
+def top_k_positions(scores, k: int) -> np.ndarray:
+    """Positions (``1 + candidate index``) of the ``k`` highest-scored candidates; ties go to the latest token."""
+    scores = np.asarray(scores, dtype=float)
+    if not 1 <= k <= len(scores):
+        raise ValueError(f"k must be between 1 and the number of candidates ({len(scores)}); got {k}")
+    order = np.lexsort((-np.arange(len(scores)), -np.nan_to_num(scores, nan=-np.inf)))
+    return np.sort(order[:k]) + 1
+
+
+def position_matched(picks: Sequence[np.ndarray], seed: int = 0) -> list[np.ndarray]:
+    """A position-matched random baseline: every text gets the positions another text's selector picked.
+
+    Texts are paired by a random derangement (no text keeps its own picks), so the baseline removes tokens at
+    exactly the positions the selector favours overall — near the end, say — but not the tokens it chose.
+    All texts must have the same number of tokens.
+    """
+    if len(picks) < 2:
+        raise ValueError("position matching needs at least two texts")
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(picks))
+        if not (order == np.arange(len(picks))).any():
+            return [np.asarray(picks[j]).copy() for j in order]
