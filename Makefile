@@ -9,8 +9,12 @@ JB     := $(VENV)/bin/jupyter-book
 STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/MathJax.js
 JBFLAGS := -W -n --keep-going --all --builder html
+# The repository's https URL turns on the repository and launch buttons (llmgeom.siteconfig); by default the
+# origin remote's, when it is an https URL. `make book REPO_URL=https://github.com/owner/name` sets it.
+REPO_URL ?= $(shell git remote get-url origin 2>/dev/null | grep -E '^https://')
+CONFIG  := _build/_config.yml
 
-.PHONY: help setup data ladder book book-fresh test test-fast site-check determinism lab ipynb clean
+.PHONY: help setup data ladder book book-fresh test test-fast site-check determinism bench bench-build lab ipynb clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,13 +40,15 @@ ladder: setup  ## train every size of the model ladder not yet in models/ (resum
 	$(PY) -m llmgeom.ladder train
 
 book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
-	$(JB) build . $(JBFLAGS)
+	@mkdir -p _build
+	$(PY) -m llmgeom.siteconfig --repo "$(REPO_URL)" > $(CONFIG)
+	$(JB) build . --config $(CONFIG) $(JBFLAGS)
 	@echo "Open _build/html/index.html"
 
 book-fresh: setup data ipynb  ## rebuild every page and re-execute every notebook (no execution cache)
 	@mkdir -p _build
-	sed 's/^\(  *execute_notebooks:\).*/\1 force/' _config.yml > _build/_config.fresh.yml
-	$(JB) build . --config _build/_config.fresh.yml $(JBFLAGS)
+	$(PY) -m llmgeom.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
+	$(JB) build . --config $(CONFIG) $(JBFLAGS)
 
 test-fast: setup  ## unit tests only
 	$(PY) -m pytest -q -m "not site and not determinism"
@@ -56,11 +62,17 @@ determinism: setup data ipynb  ## rebuild from scratch into _build/determinism a
 	@test -d _build/jupyter_execute || { echo "run 'make book-fresh' first: determinism compares against it"; exit 2; }
 	rm -rf _build/determinism $(DET_CACHE) && mkdir -p $(DET_CACHE)
 	for sub in downloads models corpora; do ln -s "$$($(PY) -c 'from llmgeom.cache import cache_root; print(cache_root())')/$$sub" $(DET_CACHE)/$$sub; done
-	sed 's/^\(  *execute_notebooks:\).*/\1 force/' _config.yml > _build/_config.fresh.yml
-	LLMGEOM_CACHE=$(DET_CACHE) $(JB) build . --config _build/_config.fresh.yml --path-output _build/determinism $(JBFLAGS)
+	$(PY) -m llmgeom.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
+	LLMGEOM_CACHE=$(DET_CACHE) $(JB) build . --config $(CONFIG) --path-output _build/determinism $(JBFLAGS)
 	$(PY) -m pytest -q -m determinism
 
 test: test-fast book-fresh site-check determinism  ## unit tests, a fresh strict build, site checks, a second build that must agree
+
+bench: setup data  ## benchmarks against the companion route, side by side (~8 min); _build/bench/results.json
+	$(PY) bench/run.py
+
+bench-build: setup data ipynb  ## time a cold and a cached book build (~12 min); _build/bench/build.json
+	$(PY) bench/build.py
 
 lab: setup  ## open the notebooks interactively (JupyterLab opens the .md files as notebooks via jupytext)
 	$(VENV)/bin/jupyter lab notebooks/

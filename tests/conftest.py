@@ -41,19 +41,29 @@ def isolated_cache(tmp_path, monkeypatch):
     yield tmp_path / "cache"
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A 2-layer GPT-NeoX (width 32, context 64) with random weights, saved with its tokenizer."""
+def save_tiny_model(folder, context: int):
+    """A 2-layer GPT-NeoX (width 32) with random weights and its tokenizer, saved to ``folder``."""
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    folder = tmp_path_factory.mktemp("tiny-gpt-neox")
     tokenizer = make_tokenizer()
     config = GPTNeoXConfig(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, eos_token_id=tokenizer.eos_token_id,
+        intermediate_size=64, max_position_embeddings=context, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
     GPTNeoXForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer GPT-NeoX (width 32, context 64) with random weights, saved with its tokenizer."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-gpt-neox"), context=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_long_model_dir(tmp_path_factory):
+    """The same tiny model with a 1024-token context, long enough for every chapter's passages."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-gpt-neox-long"), context=1024)

@@ -130,6 +130,36 @@ def test_markdown_tables_in_outputs_render_as_tables(built_pages):
     assert not found, f"unrendered Markdown tables on: {found}"
 
 
+def test_every_chapter_has_three_exercises_with_hidden_solutions(built_pages):
+    short = {}
+    for page, path in built_pages.items():
+        if page.startswith("notebooks/0"):
+            text = path.read_text(encoding="utf-8")
+            exercises = text.count('<div class="exercise admonition"')
+            solutions = text.count('<div class="solution dropdown admonition"')
+            if exercises < 3 or solutions < exercises:
+                short[page] = (exercises, solutions)
+    assert not short, f"chapters with fewer than 3 exercises, or exercises without a folded solution: {short}"
+
+
+def test_the_reproduction_report_has_six_glued_rows(built_pages):
+    text = built_pages["book/report"].read_text(encoding="utf-8")
+    table = text[text.index("<table"):text.index("</table>")]
+    rows = re.findall(r"<tr.*?</tr>", table, flags=re.S)[1:]
+    claims = [re.sub(r"<[^>]+>", "", re.findall(r"<td.*?</td>", row, flags=re.S)[0]).strip() for row in rows]
+    assert claims == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    verdicts = ("reproduced", "supported", "inconclusive", "partly")
+    for claim, row in zip(claims, rows):
+        cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td.*?</td>", row, flags=re.S)]
+        assert any(v in cells[2] for v in verdicts), f"{claim}: no verdict pasted ({cells[2]!r})"
+        assert len(re.findall(r"\d", cells[3])) >= 3, f"{claim}: no numbers pasted ({cells[3]!r})"
+        assert row.count('class="pasted-text"') >= 3, f"{claim}: its values are not glued from the chapters"
+
+
+def test_the_landing_page_shows_the_headline_figure(built_pages):
+    assert parse(built_pages["book/intro"]).images, "the landing page shows no figure"
+
+
 def test_every_internal_link_resolves(built_pages):
     cache: dict[Path, PageParser] = {}
     broken = []
@@ -207,22 +237,83 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_browser_renders_chapter_1_math_offline(site_url, tmp_path):
-    page = f"{site_url}/notebooks/01_matrix_entropy.html"
-    result = run_chromium(["--dump-dom", page], tmp_path)
-    assert result.returncode == 0, f"chromium failed: {result.stderr[-2000:]}"
-    dom = result.stdout
-    rendered = len(re.findall(r'class="MathJax(?:_Display|_CHTML|_SVG)?"', dom))
-    assert rendered >= 20, f"MathJax rendered {rendered} formulas in chapter 1; expected dozens"
-    assert "Math Processing Error" not in dom
-    assert 'id="MathJax_Message"' not in dom or "Loading" not in dom.split('id="MathJax_Message"')[1][:300]
+WIDTHS = {"desktop": (1280, 1800), "phone": (390, 1400)}
 
 
-def test_browser_screenshots_chapter_1(site_url, tmp_path):
+def page_name(page: str) -> str:
+    return page.replace("/", "__")
+
+
+def browse(site_url: str, page: str, width: str, tmp_path: Path) -> dict:
+    """Open one page at one width: its ``?pagecheck`` report (see book/_static/pagecheck.js) and a screenshot."""
+    import json
+
+    w, h = WIDTHS[width]
+    url = f"{site_url}/{page}.html"
+    profile = tmp_path / f"{page_name(page)}-{width}"
+    dumped = run_chromium(["--dump-dom", f"--window-size={w},{h}", f"{url}?pagecheck"], profile)
+    found = re.search(r'<pre id="pagecheck-report"[^>]*>(.*?)</pre>', dumped.stdout, flags=re.S)
+    report = json.loads(html_unescape(found.group(1))) if found else {"error": f"exit {dumped.returncode}, no report"}
+    shot = SCREENSHOTS / f"{page_name(page)}-{width}.png"
+    shot.unlink(missing_ok=True)
+    run_chromium([f"--screenshot={shot}", f"--window-size={w},{h}", url], profile)
+    report["screenshot"] = str(shot) if shot.exists() else None
+    report["screenshot_bytes"] = shot.stat().st_size if shot.exists() else 0
+    return report
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+@pytest.fixture(scope="module")
+def browser_reports(site_url, built_pages, tmp_path_factory) -> dict[tuple[str, str], dict]:
+    """Every page in _toc.yml at desktop and phone widths, two browsers at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if find_chromium() is None:
+        run_chromium([], tmp_path_factory.mktemp("none"))  # skips, or fails where a browser is required
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    target = SCREENSHOTS / "01_matrix_entropy-desktop.png"
-    target.unlink(missing_ok=True)
-    page = f"{site_url}/notebooks/01_matrix_entropy.html"
-    result = run_chromium([f"--screenshot={target}", "--window-size=1280,2400", page], tmp_path)
-    assert result.returncode == 0, f"chromium failed: {result.stderr[-2000:]}"
-    assert target.exists() and target.stat().st_size > 20_000, "the screenshot is missing or blank"
+    tmp = tmp_path_factory.mktemp("browser")
+    jobs = [(page, width) for page in built_pages for width in WIDTHS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(lambda job: browse(site_url, job[0], job[1], tmp), jobs))
+    return dict(zip(jobs, reports))
+
+
+def test_browser_screenshots_every_page_at_desktop_and_phone_widths(browser_reports):
+    missing = [f"{p} ({w})" for (p, w), r in browser_reports.items() if r["screenshot_bytes"] < 10_000]
+    assert not missing, f"screenshots missing or blank: {missing}"
+
+
+def test_browser_ran_the_page_check_on_every_page(browser_reports):
+    failed = {f"{p} ({w})": r.get("error") for (p, w), r in browser_reports.items() if "images" not in r}
+    assert not failed, f"no page report (did the page load?): {failed}"
+
+
+def test_browser_loaded_every_image(browser_reports):
+    broken = {f"{p} ({w})": r["broken"] for (p, w), r in browser_reports.items() if r.get("broken")}
+    assert not broken, f"images that did not load in the browser: {broken}"
+
+
+def test_browser_rendered_the_math_offline(browser_reports):
+    problems = []
+    for (page, width), r in browser_reports.items():
+        if r.get("math_errors"):
+            problems.append(f"{page} ({width}): {r['math_errors']} MathJax errors")
+        if r.get("raw_math"):
+            problems.append(f"{page} ({width}): {r['raw_math']} unrendered math delimiters")
+    chapter_1 = browser_reports["notebooks/01_matrix_entropy", "desktop"]
+    assert chapter_1.get("math", 0) >= 20, f"MathJax rendered {chapter_1.get('math')} formulas in chapter 1"
+    for page in ("notebooks/03_gaussian_theory", "notebooks/04_ridge_information_gain", "book/report"):
+        if (page, "desktop") in browser_reports:
+            assert browser_reports[page, "desktop"].get("math", 0) > 0, f"{page} shows no rendered math"
+    assert not problems, problems
+
+
+def test_no_page_is_wider_than_a_phone_screen(browser_reports):
+    wide = {p: (r["page_width"], r["wide_elements"]) for (p, w), r in browser_reports.items()
+            if w == "phone" and "page_width" in r and r["page_width"] > r["window_width"] + 1}
+    assert not wide, f"pages that scroll sideways at phone width (page width, widest elements): {wide}"

@@ -52,3 +52,11 @@ def test_as_plain_turns_array_scalars_into_python_numbers():
     assert type(as_plain(torch.tensor(2.5))) is float
     assert as_plain(np.bool_(True)) is True
     assert as_plain("text") == "text"
+
+
+def test_glued_strings_are_markdown_on_their_page_and_plain_text_elsewhere():
+    from llmgeom.report import GluedMarkdown
+
+    glued = GluedMarkdown("**not reproduced** at `w384`")
+    assert glued._repr_markdown_() == "**not reproduced** at `w384`"
+    assert repr(glued) == "not reproduced at w384"

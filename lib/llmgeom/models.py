@@ -253,7 +253,7 @@ def _tokenizer_location(name_or_path: str, location: str) -> str:
 def load(
     name_or_path: str,
     attentions: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     device_map: str | dict | None = None,
 ) -> LoadedModel:
@@ -266,10 +266,12 @@ def load(
     attentions : bool
         Load with eager attention so ``output_attentions=True`` returns the weights (transformers 5 returns an
         empty tuple with the fused kernels).
-    device : str or torch.device
-        Where to put the model (ignored when ``device_map`` is given).
+    device : str or torch.device, optional
+        Where to put the model (ignored when ``device_map`` is given). Default: ``$LLMGEOM_DEVICE``, else
+        ``"cpu"`` — so every notebook runs on a GPU with ``LLMGEOM_DEVICE=cuda`` and no code change.
     dtype : torch.dtype, optional
-        E.g. ``torch.bfloat16`` on a GPU; default float32.
+        E.g. ``torch.bfloat16`` on a GPU. Default: ``$LLMGEOM_DTYPE`` (``float32``, ``bfloat16``, ``float16``,
+        ``float64``), else float32.
     device_map : str or dict, optional
         Passed to transformers/accelerate, e.g. ``"auto"`` to shard a model larger than one device.
 
@@ -283,7 +285,13 @@ def load(
 
     hf_logging.disable_progress_bar()  # per-tensor bars are noise in notebooks and on the command line
     location, is_local = resolve(name_or_path)
-    options = {"dtype": dtype or torch.float32}
+    device = device or os.environ.get("LLMGEOM_DEVICE") or "cpu"
+    if dtype is None:
+        name = os.environ.get("LLMGEOM_DTYPE") or "float32"
+        dtype = getattr(torch, name, None)
+        if not isinstance(dtype, torch.dtype):
+            raise ModelUnavailable(f"LLMGEOM_DTYPE={name!r} is not a torch dtype; use float32, bfloat16, float16 or float64")
+    options = {"dtype": dtype}
     if attentions:
         options["attn_implementation"] = "eager"
     if device_map is not None:
@@ -308,7 +316,10 @@ def load(
     except (OSError, ValueError) as err:
         raise ModelUnavailable(f"cannot load {name_or_path!r}: {str(err).splitlines()[0]}") from err
     if device_map is None:
-        model.to(device)
+        try:
+            model.to(device)
+        except (RuntimeError, AssertionError) as err:
+            raise ModelUnavailable(f"cannot move {name_or_path!r} to device {str(device)!r}: {str(err).splitlines()[0]}") from err
     model.eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

@@ -31,8 +31,22 @@ def glue(name: str, value, display: bool = False) -> None:
     A string is stored as Markdown, so the page shows it without quotes (``{glue:text}`` would show its repr).
     Returns nothing, so a ``glue`` call on a cell's last line adds no output to it.
     """
-    from IPython.display import Markdown
     from myst_nb import glue as _glue
 
     plain = as_plain(value)
-    _glue(name, Markdown(plain) if isinstance(plain, str) else plain, display=display)
+    _glue(name, GluedMarkdown(plain) if isinstance(plain, str) else plain, display=display)
+
+
+class GluedMarkdown:
+    """A glued string: Markdown for ``{glue:md}`` on its own page, and plain text (emphasis and code marks removed)
+    for ``{glue:text}`path::key``` on another page — MyST-NB pastes only plain text across pages, which is how
+    the reproduction report quotes each chapter's verdict."""
+
+    def __init__(self, markdown: str):
+        self.markdown = markdown
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return self.markdown.replace("**", "").replace("`", "")

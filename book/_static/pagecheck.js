@@ -1,0 +1,37 @@
+// Browser checks of `make test` (tests/test_site.py). Inert for readers: it runs only when a page is opened with
+// ?pagecheck in its address. After the page and MathJax have finished, it appends a JSON report to the page:
+// images that did not load, formulas rendered and failed, and how far the page is wider than the window.
+(function () {
+  if (!new URLSearchParams(window.location.search).has("pagecheck")) return;
+  function report() {
+    var images = Array.prototype.slice.call(document.images);
+    var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); })
+                       .map(function (img) { return img.getAttribute("src"); });
+    var root = document.documentElement;
+    var width = Math.max(root.scrollWidth, document.body.scrollWidth);
+    var wide = [];
+    document.querySelectorAll("main *").forEach(function (el) {
+      var box = el.getBoundingClientRect();
+      if (box.right > window.innerWidth + 1 && wide.length < 5) {
+        wide.push(el.tagName.toLowerCase() + "." + (el.className && el.className.baseVal === undefined ? el.className : ""));
+      }
+    });
+    var text = document.body.innerText;
+    var out = document.createElement("pre");
+    out.id = "pagecheck-report";
+    out.textContent = JSON.stringify({
+      images: images.length,
+      broken: broken,
+      math: document.querySelectorAll(".MathJax, .MathJax_Display, .MathJax_CHTML, mjx-container").length,
+      math_errors: document.querySelectorAll(".MathJax_Error, merror").length + (text.indexOf("Math Processing Error") >= 0 ? 1 : 0),
+      raw_math: (text.match(/\\\(|\\\[|\$\$/g) || []).length,
+      window_width: window.innerWidth,
+      page_width: width,
+      wide_elements: wide
+    });
+    document.body.appendChild(out);
+  }
+  window.addEventListener("load", function () {
+    if (window.MathJax && window.MathJax.Hub) { window.MathJax.Hub.Queue(report); } else { report(); }
+  });
+})();
