@@ -105,7 +105,10 @@ def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) 
     for row, i in enumerate(batch_indices):
         ids[row, : len(token_ids[i])] = torch.tensor(token_ids[i])
         mask[row, : len(token_ids[i])] = 1
-    out = loaded.model(
+    # the backbone, not the language-model head: hidden states are the same (the last one after the final norm)
+    # and no logits are computed — for SmolLM2 the vocabulary projection is a fifth of the forward pass
+    backbone = getattr(loaded.model, "base_model", loaded.model)
+    out = backbone(
         input_ids=ids.to(device),
         attention_mask=mask.to(device),
         output_hidden_states=True,
@@ -200,11 +203,16 @@ def layer_entropy(
     drop_first_token: bool = False,
     use_cache: bool = True,
     progress: bool | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> LayerEntropy:
     """Matrix entropy of every text at every chosen layer, computed batch by batch (a corpus never sits in memory).
 
     Results are cached under a key of the model's content, the texts, the settings and the library; an
     interrupted run keeps its finished batches and resumes from them.
+
+    ``dtype`` is the precision of the Gram matrices and their eigenvalues (see
+    :func:`llmgeom.entropy.token_spectra`). The default float32 matches the states' own precision and agrees with
+    float64 to ~1e-6 relative (tested), at about a third of the analysis cost (appendix "Performance").
     """
     chosen = parse_layers(layers, loaded.n_layers)
     token_ids = tokenize(loaded, texts, max_tokens)
@@ -214,6 +222,7 @@ def layer_entropy(
         texts=hashlib.sha256(json.dumps(token_ids).encode()).hexdigest(),
         layers=chosen,
         drop_first_token=drop_first_token,
+        dtype=str(dtype),
     )
     final = cache_dir("results") / f"layer_entropy-{key}.npz"
     if use_cache and (hit := load_arrays(final)) is not None:
@@ -230,7 +239,7 @@ def layer_entropy(
             mask = out.mask.clone()
             if drop_first_token:
                 mask[:, 0] = False
-            values = np.stack([matrix_entropy(h, mask).entropy for h in out.hidden], axis=1)
+            values = np.stack([matrix_entropy(h, mask, dtype=dtype).entropy for h in out.hidden], axis=1)
             stored = {"entropy": values, "n_tokens": mask.sum(dim=1).numpy()}
             if use_cache:
                 save_arrays(piece, **stored)

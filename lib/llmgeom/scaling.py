@@ -106,8 +106,8 @@ def layer_profile(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 1
         without = batch.mask.clone()
         without[:, 0] = False
         for j, states in enumerate(batch.hidden):
-            out["with_first"][batch.indices, j] = matrix_entropy(states, batch.mask).entropy
-            out["without_first"][batch.indices, j] = matrix_entropy(states, without).entropy
+            out["with_first"][batch.indices, j] = matrix_entropy(states, batch.mask, dtype=torch.float32).entropy
+            out["without_first"][batch.indices, j] = matrix_entropy(states, without, dtype=torch.float32).entropy
             norms = states.norm(dim=-1).masked_fill(~without, float("nan")).numpy()
             out["norm_ratio"][batch.indices, j] = states[:, 0].norm(dim=-1).numpy() / np.nanmedian(norms, axis=1)
     save_arrays(path, **out)
