@@ -156,9 +156,24 @@ def hidden_states(
 
     For a handful of texts (chapters 4–7); a corpus goes through :func:`layer_entropy`, which streams.
     """
-    results: list[dict | None] = [None] * len(texts)
-    batches = iter_batches(loaded, texts, layers, batch_size, max_tokens, attentions, progress, add_special_tokens)
-    for batch in batches:
+    token_ids = tokenize(loaded, texts, max_tokens, add_special_tokens)
+    return hidden_states_for_ids(loaded, token_ids, layers, batch_size, attentions, progress)
+
+
+def hidden_states_for_ids(
+    loaded: LoadedModel,
+    token_ids: Sequence[Sequence[int]],
+    layers="all",
+    batch_size: int = 16,
+    attentions: bool = False,
+    progress: bool | None = None,
+) -> list[dict]:
+    """:func:`hidden_states` for texts already tokenised: the model reads exactly these ids (chapters 5–6)."""
+    chosen = parse_layers(layers, loaded.n_layers)
+    ids = [[int(i) for i in text] for text in token_ids]
+    results: list[dict | None] = [None] * len(ids)
+    for group in tqdm(_batches_by_length(ids, batch_size), desc="batches", disable=_quiet(progress)):
+        batch = _forward(loaded, ids, group, chosen, attentions)
         for row, i in enumerate(batch.indices):
             n = int(batch.mask[row].sum())
             results[i] = {

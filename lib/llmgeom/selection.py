@@ -207,7 +207,7 @@ def score_context_tokens(
     Results are cached under the model's content, the token ids, the blocks and the library.
     """
     from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
-    from llmgeom.extract import model_fingerprint
+    from llmgeom.extract import hidden_states_for_ids, model_fingerprint
     from llmgeom.regression import lasso_entry_scores
 
     blocks = tuple(int(b) for b in blocks)
@@ -232,8 +232,9 @@ def score_context_tokens(
         "sink_rate": np.zeros(shape),
         "n_candidates": np.array([len(ids) - 2 for ids in token_ids]),
     }
-    states = _states_for_ids(loaded, token_ids, layers, batch_size)
-    for t, (hidden, attn) in enumerate(states):
+    states = hidden_states_for_ids(loaded, token_ids, layers, batch_size, attentions=True)
+    for t, result in enumerate(states):
+        hidden, attn = result["hidden"], result["attentions"]
         m = len(token_ids[t]) - 2
         for j, b in enumerate(blocks):
             before, after = hidden[layers.index(b - 1)], hidden[layers.index(b)]
@@ -247,19 +248,3 @@ def score_context_tokens(
         save_arrays(path, **out)
     return ContextScores(blocks, **out)
 
-
-def _states_for_ids(loaded, token_ids, layers, batch_size):
-    """Hidden states and attentions for pre-tokenised texts (exact ids, no re-tokenisation)."""
-    import torch
-
-    from llmgeom.extract import _batches_by_length, _forward
-
-    results = [None] * len(token_ids)
-    ids = [list(map(int, i)) for i in token_ids]
-    with torch.no_grad():
-        for batch in _batches_by_length(ids, batch_size):
-            out = _forward(loaded, ids, batch, layers, attentions=True)
-            for row, i in enumerate(out.indices):
-                n = len(ids[i])
-                results[i] = ([h[row, :n].numpy() for h in out.hidden], [a[row, :, :n, :n].numpy() for a in out.attentions])
-    return results
