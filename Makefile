@@ -14,7 +14,7 @@ JBFLAGS := -W -n --keep-going --all --builder html
 REPO_URL ?= $(shell git remote get-url origin 2>/dev/null | grep -E '^https://')
 CONFIG  := _build/_config.yml
 
-.PHONY: help setup data ladder book book-fresh test test-fast site-check determinism bench bench-build lab ipynb clean
+.PHONY: help setup data ladder book book-fresh test test-fast test-build site-check determinism bench bench-build lab ipynb clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,35 +43,44 @@ book: setup data ipynb  ## build the site into _build/html, reusing outputs of u
 	@mkdir -p _build
 	$(PY) -m llmgeom.siteconfig --repo "$(REPO_URL)" > $(CONFIG)
 	$(JB) build . --config $(CONFIG) $(JBFLAGS)
+	$(PY) -m llmgeom.glued record
 	@echo "Open _build/html/index.html"
 
 book-fresh: setup data ipynb  ## rebuild every page and re-execute every notebook (no execution cache)
 	@mkdir -p _build
 	$(PY) -m llmgeom.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
 	$(JB) build . --config $(CONFIG) $(JBFLAGS)
+	$(PY) -m llmgeom.glued record
 
-test-fast: setup  ## unit tests only
+test-fast: setup  ## unit tests only (the fresh-process determinism of every computation unit included)
 	$(PY) -m pytest -q -m "not site and not determinism"
 
 site-check: setup  ## checks on the rendered site in _build/html (pages, figures, links, a real browser)
 	$(PY) -m pytest -q -m site
 
-# A second fresh build with an empty results cache (downloads shared), whose glued values must equal the first's.
-DET_CACHE := $(CURDIR)/_build/determinism-cache
-determinism: setup data ipynb  ## rebuild from scratch into _build/determinism and compare every glued value
-	@test -d _build/jupyter_execute || { echo "run 'make book-fresh' first: determinism compares against it"; exit 2; }
-	rm -rf _build/determinism $(DET_CACHE) && mkdir -p $(DET_CACHE)
-	for sub in downloads models corpora; do ln -s "$$($(PY) -c 'from llmgeom.cache import cache_root; print(cache_root())')/$$sub" $(DET_CACHE)/$$sub; done
+# The test build: every notebook executed, strictly, from an empty results cache (downloads shared), so the build
+# is cold whatever ran before; its glued values go to _build/glue.json and are compared with the recorded machine's.
+TEST_CACHE := $(CURDIR)/_build/test-cache
+test-build: setup data ipynb  ## a fresh strict build from an empty results cache; reports glued values that differ from bench/latest
+	@mkdir -p _build
+	$(PY) -m llmgeom.cache empty $(TEST_CACHE)
 	$(PY) -m llmgeom.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
-	LLMGEOM_CACHE=$(DET_CACHE) $(JB) build . --config $(CONFIG) --path-output _build/determinism $(JBFLAGS)
-	$(PY) -m pytest -q -m determinism
+	LLMGEOM_CACHE=$(TEST_CACHE) $(JB) build . --config $(CONFIG) $(JBFLAGS)
+	$(PY) -m llmgeom.glued record
+	$(PY) -m llmgeom.glued compare
 
-test: test-fast book-fresh site-check determinism  ## unit tests, a fresh strict build, site checks, a second build that must agree
+# After test-build: the cheap chapters executed again from an empty results cache, the others from the test build's
+# warm one; every glued value must equal the test build's (tests/test_determinism.py).
+determinism: setup  ## re-execute the chapters (cheap ones cold, the rest from the warm cache) and compare every glued value
+	@test -f _build/glue.json -a -d $(TEST_CACHE) || { echo "run 'make test-build' first: determinism compares against it"; exit 2; }
+	LLMGEOM_TEST_CACHE=$(TEST_CACHE) $(PY) -m pytest -q -m determinism
+
+test: test-fast test-build site-check determinism  ## unit tests, a fresh strict build, site checks, re-executions that must agree
 
 bench: setup data  ## benchmarks against the companion route, side by side (~8 min); _build/bench/results.json
 	$(PY) bench/run.py
 
-bench-build: setup data ipynb  ## time a cold and a cached book build (~12 min); _build/bench/build.json
+bench-build: setup data ipynb  ## time a cold build, a cached build and make test, with the GEMM rate; bench/latest/build.json
 	$(PY) bench/build.py
 
 lab: setup  ## open the notebooks interactively (JupyterLab opens the .md files as notebooks via jupytext)

@@ -32,13 +32,9 @@ def isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own empty cache, except that downloads are shared (they are checksummed)."""
     from llmgeom import cache
 
-    shared = cache.cache_root()
-    monkeypatch.setenv("LLMGEOM_CACHE", str(tmp_path / "cache"))
-    (tmp_path / "cache").mkdir()
-    for sub in ("downloads", "models", "corpora"):
-        (shared / sub).mkdir(parents=True, exist_ok=True)
-        (tmp_path / "cache" / sub).symlink_to(shared / sub)
-    yield tmp_path / "cache"
+    folder = cache.empty_results_cache(tmp_path / "cache")
+    monkeypatch.setenv("LLMGEOM_CACHE", str(folder))
+    yield folder
 
 
 def save_tiny_model(folder, context: int):

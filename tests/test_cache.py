@@ -131,3 +131,18 @@ def test_a_killed_extraction_resumes_and_equals_an_uninterrupted_run(tiny_model_
     assert len(calls) == len(texts) - len(partial)  # only the missing batches ran
     uninterrupted = extract.layer_entropy(loaded, texts, batch_size=1, use_cache=False)
     np.testing.assert_array_equal(resumed.entropy, uninterrupted.entropy)
+
+
+def test_an_empty_results_cache_shares_inputs_but_no_results(tmp_path):
+    from llmgeom.cache import CacheError, empty_results_cache
+
+    shared = tmp_path / "shared"
+    (shared / "results").mkdir(parents=True)
+    (shared / "results" / "old.npz").write_bytes(b"x")
+    (shared / "models").mkdir()
+    (shared / "models" / "m.bin").write_bytes(b"weights")
+    fresh = empty_results_cache(tmp_path / "fresh", shared)
+    assert (fresh / "models" / "m.bin").read_bytes() == b"weights"
+    assert not (fresh / "results").exists()
+    with pytest.raises(CacheError, match="not empty"):
+        empty_results_cache(fresh, shared)

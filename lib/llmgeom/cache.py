@@ -133,3 +133,47 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
         return None
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
+
+
+#: What :func:`empty_results_cache` shares with the normal cache: fetched and converted inputs, never results.
+SHARED_INPUTS = ("downloads", "models", "corpora")
+
+
+def empty_results_cache(folder: Path, shared: Path | None = None) -> Path:
+    """Make ``folder`` a cache with no results whose downloads, models and corpora are those of ``shared``
+    (default :func:`cache_root`): point ``LLMGEOM_CACHE`` at it and every result is recomputed, nothing is
+    fetched again. Cold builds, the determinism checks and the tests use it. ``folder`` must not exist yet, or be
+    empty."""
+    folder, shared = Path(folder), Path(shared or cache_root())
+    if folder.resolve() == shared.resolve():
+        raise CacheError(f"{folder} is the cache whose inputs it would share; unset LLMGEOM_CACHE or choose another folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise CacheError(f"{folder} is not empty; remove it first to get an empty results cache")
+    for sub in SHARED_INPUTS:
+        (shared / sub).mkdir(parents=True, exist_ok=True)
+        (folder / sub).symlink_to((shared / sub).resolve())
+    return folder
+
+
+def main(argv=None) -> int:
+    """``python -m llmgeom.cache empty FOLDER``: :func:`empty_results_cache` from the shell (``make test``)."""
+    import argparse
+    import shutil
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m llmgeom.cache", description=main.__doc__)
+    parser.add_argument("command", choices=["empty"])
+    parser.add_argument("folder")
+    args = parser.parse_args(argv)
+    shutil.rmtree(args.folder, ignore_errors=True)
+    try:
+        empty_results_cache(Path(args.folder))
+    except CacheError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
