@@ -19,6 +19,19 @@ def texts(n=3, length=12, seed=0):
     return [list(rng.integers(5, 250, length - i)) for i in range(n)], list(rng.integers(5, 250, n))
 
 
+def test_without_a_layer_no_gains_are_computed_and_log_probabilities_are_bit_identical(tiny):
+    ids, targets = texts()
+    keep = [np.vstack([np.ones(len(i), bool), removal_mask(len(i), [2, 5])]) for i in ids]
+    full = masked_runs(tiny, ids, targets, keep, use_cache=False)
+    light = masked_runs(tiny, ids, targets, keep, layer=None, use_cache=False)
+    for a, b in zip(full.logprob, light.logprob):
+        assert np.array_equal(a, b)
+    for a, b in zip(full.top_id, light.top_id):
+        assert np.array_equal(a, b)
+    assert all(np.isnan(g).all() for g in light.last_gain)
+    assert all(np.isfinite(g).all() for g in full.last_gain)
+
+
 def test_masks():
     keep = single_erasure_masks(5)
     assert keep.tolist() == [[1, 1, 1, 1, 1], [1, 0, 1, 1, 1], [1, 1, 0, 1, 1], [1, 1, 1, 0, 1]]

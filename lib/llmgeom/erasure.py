@@ -5,9 +5,9 @@ token keeps its position (rotary positions are not shifted, so removal does not 
 Token 0 is never removed — it is the attention sink every model here relies on; removing it would measure that
 instead of meaning.
 
-For each masked copy of a text we keep two numbers: the log-probability of the true next token at the last
-position, and the last token's information gain :math:`\\mathrm{IG}_T` (chapter 4) among the tokens that remain,
-at one layer.
+For each masked copy of a text we keep the log-probability of the true next token at the last position, the
+model's top token, and — where asked, since it needs every hidden state of the run — the last token's information
+gain :math:`\\mathrm{IG}_T` (chapter 4) among the tokens that remain, at one layer.
 """
 
 from __future__ import annotations
@@ -70,16 +70,18 @@ def _run_group(loaded, rows, layer, noise_variance):
     ids = torch.tensor(np.stack([r[0] for r in rows]), dtype=torch.long)
     keep = np.stack([r[2] for r in rows])
     device = next(loaded.model.parameters()).device
+    inputs = dict(input_ids=ids.to(device), attention_mask=torch.from_numpy(keep).long().to(device),
+                  output_hidden_states=layer is not None, use_cache=False)
     try:
-        out = loaded.model(input_ids=ids.to(device), attention_mask=torch.from_numpy(keep).long().to(device),
-                           output_hidden_states=True, use_cache=False, logits_to_keep=1)
+        out = loaded.model(**inputs, logits_to_keep=1)
     except TypeError:  # an architecture without logits_to_keep
-        out = loaded.model(input_ids=ids.to(device), attention_mask=torch.from_numpy(keep).long().to(device),
-                           output_hidden_states=True, use_cache=False)
+        out = loaded.model(**inputs)
     logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
-    states = out.hidden_states[layer].float().cpu().numpy()
+    states = out.hidden_states[layer].float().cpu().numpy() if layer is not None else None
     return [
-        (float(logprobs[i, rows[i][1]]), _last_gain(states[i], keep[i], noise_variance), int(logprobs[i].argmax()))
+        (float(logprobs[i, rows[i][1]]),
+         _last_gain(states[i], keep[i], noise_variance) if states is not None else np.nan,
+         int(logprobs[i].argmax()))
         for i in range(len(rows))
     ]
 
@@ -89,7 +91,7 @@ def masked_runs(
     token_ids: Sequence[Sequence[int]],
     targets: Sequence[int],
     keep: Sequence[np.ndarray],
-    layer: int = -1,
+    layer: int | None = -1,
     noise_variance: float = 0.1,
     batch_size: int = 64,
     use_cache: bool = True,
@@ -104,7 +106,8 @@ def masked_runs(
     targets : per text, the id of the true next token after the last input
     keep : per text, a bool ``[M_i, n_i]`` array of keep-masks (see :func:`single_erasure_masks`,
         :func:`removal_mask`); token 0 must be kept
-    layer : hidden-state index for ``IG_T`` (``-1``: the final hidden state after the final norm)
+    layer : hidden-state index for ``IG_T`` (``-1``: the final hidden state after the final norm); ``None``
+        computes no gain (``last_gain`` is NaN) and no hidden states — for callers that need only log-probabilities
     noise_variance : ``σ²`` of ``IG_T`` on unit-norm states (chapter 4)
 
     Returns
@@ -127,7 +130,7 @@ def masked_runs(
         inputs=hashlib.sha256(json.dumps([[list(map(int, i)) for i in token_ids], list(map(int, targets))]).encode()
                               + b"".join(np.packbits(k).tobytes() + str(k.shape).encode() for k in keep)).hexdigest(),
         layer=layer,
-        noise_variance=noise_variance,
+        noise_variance=noise_variance if layer is not None else None,
     )
     path = cache_dir("results") / f"masked_runs-{key}.npz"
     sizes = [len(k) for k in keep]
@@ -155,7 +158,9 @@ def erasure_effects(
     loaded: LoadedModel, token_ids: Sequence[Sequence[int]], targets: Sequence[int], **options
 ) -> list[np.ndarray]:
     """Per text, ``[n − 2]``: how much the log-probability of the true next token drops when each context token
-    (positions ``1 .. n − 2``) is masked out. Positive = the token helped the prediction."""
+    (positions ``1 .. n − 2``) is masked out. Positive = the token helped the prediction. Needs log-probabilities
+    only, so no gains are computed unless ``layer`` is given."""
+    options.setdefault("layer", None)
     runs = masked_runs(loaded, token_ids, targets, [single_erasure_masks(len(ids)) for ids in token_ids], **options)
     return [lp[0] - lp[1:] for lp in runs.logprob]
 
