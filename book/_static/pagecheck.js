@@ -1,5 +1,5 @@
 // Browser checks of `make test` (tests/test_site.py). Inert for readers: it runs only when a page is opened with
-// ?pagecheck in its address. After the page and MathJax have finished, it appends a JSON report to the page:
+// ?pagecheck in its address. After the page and MathJax have finished, it appends a hidden JSON report to the page:
 // images that did not load, formulas rendered and failed, and how far the page is wider than the window.
 (function () {
   if (!new URLSearchParams(window.location.search).has("pagecheck")) return;
@@ -19,6 +19,7 @@
     var text = document.body.innerText;
     var out = document.createElement("pre");
     out.id = "pagecheck-report";
+    out.hidden = true;  // in the DOM for --dump-dom, not in the screenshot taken by the same browser run
     out.textContent = JSON.stringify({
       images: images.length,
       broken: broken,
