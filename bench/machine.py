@@ -5,21 +5,15 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import statistics
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 
+from llmgeom.glued import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_info() -> dict:
@@ -45,3 +39,22 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "versions": versions,
     }
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
+    """This CPU's float32 matrix-multiply rate in GFLOP/s (a 2048³ GEMM, median of ``repeats``): the yardstick
+    every recorded time is read against, since machines of the same kind differ."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    return 2 * size**3 / median_seconds(lambda: torch.mm(a, b), repeats) / 1e9

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -30,21 +29,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import machine_info  # noqa: E402
+from machine import gemm_rate, machine_info, median_seconds  # noqa: E402
 
 from llmgeom.entropy import companion_matrix_entropy, matrix_entropy  # noqa: E402
 
 OUT = ROOT / "_build" / "bench"
 LATEST = ROOT / "bench" / "latest"
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 # (a) ------------------------------------------------------------------------------------------------------------
@@ -137,12 +127,6 @@ def bench_end_to_end(name: str, loaded, texts: list[str], n_companion: int, batc
           f"ratio {row['ratio']:.1f}; bare forward {t_bare:.4f} s/text, overhead {row['analysis_overhead']:.1%}, "
           f"{row['forward_gflops']:.1f} GFLOP/s", flush=True)
     return row
-
-
-def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    return 2 * size**3 / median_seconds(lambda: torch.mm(a, b), repeats) / 1e9
 
 
 def passages(loaded, n_texts: int, n_tokens: int) -> list[str]:
