@@ -90,7 +90,7 @@ def main() -> int:
     print("cold build (empty execution and results caches)…", flush=True)
     cold, executed, rc_cold = build(path, env)
     print(f"  {cold:.0f} s, exit {rc_cold}", flush=True)
-    glued = from_build(WORK / "site" / "jupyter_execute" / "notebooks")
+    glued = from_build(WORK / "site" / "_build" / "jupyter_execute" / "notebooks")
     if rc_cold == 0 and glued:  # before `make test`, which compares its own build against this record
         write_record(glued, LATEST / "glue.json")
     print("cached build (nothing changed)…", flush=True)
@@ -109,7 +109,9 @@ def main() -> int:
     (WORK / "build.json").write_text(text)
     LATEST.mkdir(parents=True, exist_ok=True)
     (LATEST / "build.json").write_text(text)
-    print(f"wrote {WORK / 'build.json'}, {LATEST / 'build.json'} and {LATEST / 'glue.json'} ({len(glued)} glued values)")
+    print(f"wrote {WORK / 'build.json'} and {LATEST / 'build.json'}" +
+          (f"; {LATEST / 'glue.json'} holds the cold build's {len(glued)} glued values" if glued else
+           "; no glued values found, bench/latest/glue.json left as it was"))
     for name, seconds in record["notebook_execution_s"].items():
         print(f"  {name:32s} {seconds:7.1f} s")
     ok = rc_cold == 0 and rc_cached == 0 and record.get("test_exit_status", 0) == 0
