@@ -83,8 +83,9 @@ bench: setup data  ## benchmarks against the companion route, side by side (~8 m
 bench-build: setup data ipynb  ## time a cold build, a cached build and make test, with the GEMM rate; bench/latest/build.json
 	$(PY) bench/build.py
 
-lab: setup  ## open the notebooks interactively (JupyterLab opens the .md files as notebooks via jupytext)
-	$(VENV)/bin/jupyter lab notebooks/
+LAB_PORT ?= 8888
+lab: setup  ## open the notebooks in JupyterLab (the .md chapters open as notebooks via jupytext); LAB_PORT=8888
+	$(PY) -m llmgeom.lab --port $(LAB_PORT)
 
 ipynb: setup  ## write plain .ipynb copies of the notebooks into _build/ipynb (the site offers them for download)
 	@mkdir -p _build/ipynb

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
-import shutil
-import subprocess
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,12 +16,12 @@ from urllib.parse import unquote, urldefrag
 
 import pytest
 import yaml
+from browser import SCREENSHOTS, find_chromium, run_chromium
 
 pytestmark = pytest.mark.site
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 
 def toc_pages() -> list[str]:
@@ -186,39 +183,6 @@ def test_math_is_served_locally(built_pages):
     scripts = re.findall(r'<script[^>]*src="([^"]*MathJax[^"]*)"', text, flags=re.I)
     assert scripts, "chapter 1 loads no MathJax script"
     assert all(not is_external(src) for src in scripts), f"MathJax comes from the network: {scripts}"
-
-
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    return None
-
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    # networking off: every request but loopback (the local site) goes to a closed port
-    "--proxy-server=http://127.0.0.1:9",
-    "--virtual-time-budget=20000",
-    "--run-all-compositor-stages-before-draw",
-]
-
-
-def run_chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    chromium = find_chromium()
-    if chromium is None:
-        if os.environ.get("LLMGEOM_REQUIRE_BROWSER"):
-            pytest.fail("chromium is required here (LLMGEOM_REQUIRE_BROWSER is set) but is not installed")
-        pytest.skip("chromium is not installed: install Debian's 'chromium' package to run the browser checks")
-    command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture(scope="module")
