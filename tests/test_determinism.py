@@ -5,7 +5,8 @@ value in ``_build/glue.json``. Here chapters are executed once more, each in a n
 the same values:
 
 * **cheap** chapters (:data:`COLD`) from another empty results cache: the whole computation, cached units and
-  all, runs twice and must agree bit for bit;
+  all, runs twice and must agree bit for bit; one of them (:data:`DOWNLOADED`) runs from the ``.ipynb`` the site
+  offers for download, copied into a folder outside the repository, as a reader who downloaded it would;
 * chapters whose **expensive part is cached** (:data:`WARM`) from the test build's now-warm results cache: every
   cached unit is served from disk (checked: the run adds no result to the cache), everything else — fits,
   bootstraps, tables, verdicts — runs again. This shows the cache never changes a glued value, and that what is
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "_build" / "glue.json"
 #: cheap to execute cold (seconds on the recorded machine, bench/latest/build.json): executed again from scratch
 COLD = ["04_ridge_information_gain", "92_performance"]
+#: executed from the copy a reader downloads from the built site (_build/html/_downloads/), in another folder
+DOWNLOADED = "04_ridge_information_gain"
 #: expensive, and their expensive part is cached: executed again from the test build's warm results cache
 WARM = ["02_entropy_vs_size", "05_lasso_attention", "06_information_spread"]
 #: not executed again, and why: a warm run of these costs about what a cold one does (their work is not cached),
@@ -58,16 +62,31 @@ def record():
     return json.loads(RECORD.read_text(encoding="utf-8"))["values"]
 
 
-def execute(chapter: str, cache: Path, monkeypatch) -> dict:
-    """Execute a chapter in a new kernel that uses ``cache`` as its results cache; return what it glued."""
+def execute(chapter: str, cache: Path, monkeypatch, notebook_file: Path | None = None) -> dict:
+    """Execute a chapter in a new kernel that uses ``cache`` as its results cache; return what it glued.
+
+    By default the chapter's ``.md`` runs in ``notebooks/``; ``notebook_file`` runs that ``.ipynb`` in its own folder.
+    """
     import jupytext
+    import nbformat
     from nbclient import NotebookClient
 
     monkeypatch.setenv("LLMGEOM_CACHE", str(cache))  # the kernel inherits the environment
-    notebook = jupytext.read(ROOT / "notebooks" / f"{chapter}.md")
-    NotebookClient(notebook, timeout=1800, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    if notebook_file is None:
+        notebook, folder = jupytext.read(ROOT / "notebooks" / f"{chapter}.md"), ROOT / "notebooks"
+    else:
+        notebook, folder = nbformat.read(notebook_file, as_version=4), notebook_file.parent
+    NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     return from_notebook(notebook, chapter)
+
+
+def downloaded(chapter: str, folder: Path) -> Path:
+    """The chapter's ``.ipynb`` as the built site offers it for download, copied into ``folder``."""
+    offered = sorted((ROOT / "_build" / "html" / "_downloads").glob(f"*/{chapter}.ipynb"))
+    if not offered:
+        pytest.fail(f"the built site offers no {chapter}.ipynb download: run 'make test-build' first")
+    folder.mkdir(parents=True)
+    return Path(shutil.copy(offered[0], folder / f"{chapter}.ipynb"))
 
 
 def assert_same(chapter: str, again: dict, record: dict) -> None:
@@ -79,9 +98,10 @@ def assert_same(chapter: str, again: dict, record: dict) -> None:
 
 
 @pytest.mark.parametrize("chapter", COLD)
-def test_a_cold_execution_glues_the_same_values(chapter, record, isolated_cache, monkeypatch):
+def test_a_cold_execution_glues_the_same_values(chapter, record, isolated_cache, monkeypatch, tmp_path):
     assert not any((isolated_cache / "results").rglob("*.npz")), "the cold run's results cache is not empty"
-    assert_same(chapter, execute(chapter, isolated_cache, monkeypatch), record)
+    copy = downloaded(chapter, tmp_path / "Downloads") if chapter == DOWNLOADED else None
+    assert_same(chapter, execute(chapter, isolated_cache, monkeypatch, copy), record)
 
 
 @pytest.mark.parametrize("chapter", WARM)
