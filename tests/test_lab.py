@@ -82,7 +82,7 @@ def first_code_cell(chapter: str) -> str:
     return re.search(r"```\{code-cell\} ipython3\n(.*?)```", text, flags=re.S).group(1)
 
 
-def test_the_default_viewer_opens_markdown_chapters_as_notebooks():
+def test_make_lab_makes_notebooks_the_default_viewer_for_markdown_chapters(lab):
     settings = json.loads(overrides_path().read_text())
     assert settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"] == VIEWERS
 
