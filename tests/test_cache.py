@@ -146,3 +146,21 @@ def test_an_empty_results_cache_shares_inputs_but_no_results(tmp_path):
     assert not (fresh / "results").exists()
     with pytest.raises(CacheError, match="not empty"):
         empty_results_cache(fresh, shared)
+
+
+def test_the_empty_command_never_deletes_the_cache_it_would_share(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    shared = tmp_path / "shared"
+    (shared / "downloads").mkdir(parents=True)
+    (shared / "downloads" / "model.gguf").write_bytes(b"weights")
+    monkeypatch.setenv("LLMGEOM_CACHE", str(shared))
+    for target in (shared, tmp_path):  # the shared cache itself, or a folder holding it
+        done = subprocess.run([sys.executable, "-m", "llmgeom.cache", "empty", str(target)], capture_output=True,
+                              text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "left alone" in done.stderr
+    assert (shared / "downloads" / "model.gguf").read_bytes() == b"weights"
+    done = subprocess.run([sys.executable, "-m", "llmgeom.cache", "empty", str(tmp_path / "fresh")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and (tmp_path / "fresh" / "downloads" / "model.gguf").exists()

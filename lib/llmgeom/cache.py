@@ -166,9 +166,14 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["empty"])
     parser.add_argument("folder")
     args = parser.parse_args(argv)
-    shutil.rmtree(args.folder, ignore_errors=True)
+    folder, shared = Path(args.folder).resolve(), cache_root().resolve()
+    if folder == shared or folder in shared.parents:
+        print(f"error: {args.folder} holds the cache whose inputs it would share ({shared}); it is left alone: "
+              "unset LLMGEOM_CACHE or choose another folder", file=sys.stderr)
+        return 2
+    shutil.rmtree(folder, ignore_errors=True)
     try:
-        empty_results_cache(Path(args.folder))
+        empty_results_cache(folder)
     except CacheError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
