@@ -42,13 +42,18 @@ TEST_STEPS = ("test-fast", "test-build", "site-check", "determinism")  # `make t
 EXECUTED = re.compile(r"(\S+\.md): Executed notebook in ([\d.]+) seconds")
 
 
+def executed_times(log: str) -> dict[str, float]:
+    """Per-notebook execution seconds from MyST-NB's log of a build."""
+    return {Path(m.group(1)).stem: float(m.group(2)) for m in EXECUTED.finditer(log)}
+
+
 def build(config: Path, env: dict) -> tuple[float, dict[str, float], int]:
     command = [str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", str(ROOT), "--config", str(config),
                "--path-output", str(WORK / "site"), *FLAGS]
     start = time.perf_counter()
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    executed = {Path(m.group(1)).stem: float(m.group(2)) for m in EXECUTED.finditer(run.stdout + run.stderr)}
+    executed = executed_times(run.stdout + run.stderr)
     if run.returncode:
         print((run.stdout + run.stderr)[-3000:], file=sys.stderr)
     return seconds, executed, run.returncode
@@ -63,7 +68,7 @@ def make_test() -> dict:
         steps[step] = time.perf_counter() - start
         output = run.stdout + run.stderr
         if step == "test-build":
-            executed = {Path(m.group(1)).stem: float(m.group(2)) for m in EXECUTED.finditer(output)}
+            executed = executed_times(output)
         tail = [line for line in output.splitlines() if line.strip()][-3:]
         print(f"  make {step}: {steps[step]:.0f} s, exit {run.returncode}  | {' / '.join(tail)[-200:]}", flush=True)
         if run.returncode:

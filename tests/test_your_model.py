@@ -54,12 +54,14 @@ def test_chapter_4_runs_on_a_local_model_given_by_the_setting(tiny_long_model_di
     import jupytext
     from nbclient import NotebookClient
 
+    from llmgeom.glued import from_notebook
+
     monkeypatch.setenv("LLMGEOM_MODEL", str(tiny_long_model_dir))
     notebook = jupytext.read(ROOT / "notebooks" / "04_ridge_information_gain.md")
     NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    glued = {o["metadata"]["scrapbook"]["name"] for o in outputs if "scrapbook" in o.get("metadata", {})}
+    glued = {name.split("::")[1] for name in from_notebook(notebook, "04")}
     assert {"c4_verdict", "c4_max_rel_error", "c4_power_b"} <= glued
     shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
     assert str(tiny_long_model_dir) in shown, "the verification table does not name the reader's model"

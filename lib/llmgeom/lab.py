@@ -58,17 +58,15 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def lab_command(port: int, open_browser: bool = True, token: str | None = None, chapter: str | None = None) -> list[str]:
-    """The ``jupyter lab`` command line: the repository as root, opened on the notebooks folder (or a chapter)."""
+def lab_command(port: int, open_browser: bool = True) -> list[str]:
+    """The ``jupyter lab`` command line: the repository as root, opened on the notebooks folder."""
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}", f"--port={port}",
                "--ServerApp.port_retries=0", "--ip=127.0.0.1", *OFFLINE,
-               f"--LabApp.default_url=/lab/tree/notebooks{'/' + chapter if chapter else ''}"]
+               "--LabApp.default_url=/lab/tree/notebooks"]
     if not open_browser:
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root; Jupyter refuses it by default
         command.append("--allow-root")
-    if token is not None:
-        command.append(f"--IdentityProvider.token={token}")
     return command
 
 
