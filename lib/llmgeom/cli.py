@@ -1,4 +1,4 @@
-"""Command line: ``python -m llmgeom models`` and ``python -m llmgeom entropy …`` (see ``--help``).
+"""Command line: ``python -m llmgeom models``, ``loss …`` and ``entropy …`` (see ``--help``).
 
 Errors are one line on stderr with a non-zero exit status, never a traceback.
 """
@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the models that load with no network")
     commands.add_parser("corpora", help="fetch every corpus and say which are available")
     commands.add_parser("fetch", help="fetch every corpus and the pretrained models into the cache (idempotent)")
+    loss = commands.add_parser("loss", help="next-token loss with the model fed as the book feeds it (run this first)")
+    loss.add_argument("--model", required=True, help="short name (see 'models'), local folder or hub id")
+    loss.add_argument("--corpus", required=True, choices=CORPORA)
+    loss.add_argument("--n-texts", type=_positive, default=16, help="held-out passages to sample (default 16)")
+    loss.add_argument("--max-tokens", type=_positive, default=128, help="text tokens per passage, N (default 128)")
+    loss.add_argument("--seed", type=int, default=0, help="passage sampling seed (default 0)")
     ent = commands.add_parser("entropy", help="matrix entropy per text and layer, as CSV")
     ent.add_argument("--model", required=True, help="short name (see 'models'), local folder or hub id")
     ent.add_argument("--corpus", required=True, choices=CORPORA)
@@ -87,6 +93,28 @@ def cmd_fetch(args) -> int:
     for name in BUILTIN:
         folder, _ = resolve(name)
         print(f"{name:<12s} ok: {folder}")
+    return 0
+
+
+def cmd_loss(args) -> int:
+    """The feeding check: a model fed without what it was trained on has a visibly worse loss."""
+    from llmgeom.corpora import sample_passages
+    from llmgeom.feeding import next_token_loss, text_encoding
+    from llmgeom.models import load
+
+    loaded = load(args.model)
+    if loaded.is_encoder:
+        raise ValueError(f"{args.model} is an encoder; 'loss' needs a causal language model")
+    passages = sample_passages(args.corpus, loaded.tokenizer, args.n_texts, args.max_tokens, "heldout", args.seed)
+    ids = [text_encoding(loaded.tokenizer, p.text) for p in passages]
+    fed = next_token_loss(loaded, ids)
+    prefix = " + ".join(loaded.tokenizer.convert_ids_to_tokens(list(loaded.prefix_ids))) or "nothing"
+    print(f"{args.model}: {fed:.4f} nats/token on {len(ids)} held-out {args.corpus} passages of "
+          f"{args.max_tokens} text tokens (tokens 2..{args.max_tokens} scored), fed as the book feeds it "
+          f"({prefix} before the text)")
+    if loaded.prefix_ids:
+        print(f"{args.model}: {next_token_loss(loaded, ids, with_prefix=False):.4f} nats/token on the same "
+              f"positions without {prefix}")
     return 0
 
 
@@ -142,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    handlers = {"models": cmd_models, "corpora": cmd_corpora, "fetch": cmd_fetch, "entropy": cmd_entropy}
+    handlers = {"models": cmd_models, "corpora": cmd_corpora, "fetch": cmd_fetch, "loss": cmd_loss,
+                "entropy": cmd_entropy}
     try:
         return handlers[args.command](args)
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly

@@ -281,15 +281,19 @@ def sample_passages(
 
 
 def count_tokens(tokenizer, text: str) -> int:
-    """Tokens in ``text`` without special tokens."""
-    return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+    """Text tokens in ``text`` (no special tokens; :mod:`llmgeom.feeding`)."""
+    from llmgeom.feeding import text_encoding
+
+    return len(text_encoding(tokenizer, text))
 
 
 def _cut_passage(work: Work, start: int, tokenizer, n_tokens: int) -> Passage:
+    from llmgeom.feeding import text_encoding
+
     span = 8 * n_tokens
     while True:
         chunk = work.text[start : start + span]
-        offsets = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
+        offsets = text_encoding(tokenizer, chunk, offsets=True)[1]
         if len(offsets) > n_tokens + 2:
             # cutting at a token's end can re-tokenise differently (merges across the cut): take the first
             # nearby cut whose text has exactly n_tokens tokens

@@ -2,8 +2,10 @@
 
 A token is *removed* by zeroing it in the attention mask: no later position can attend to it, while every other
 token keeps its position (rotary positions are not shifted, so removal does not also move the rest of the text).
-Token 0 is never removed — it is the attention sink every model here relies on; removing it would measure that
-instead of meaning.
+Positions are text positions (:mod:`llmgeom.feeding`): a model with a BOS reads it before every masked copy, and
+the BOS is never masked. Text token 0 is never removed either — without a BOS it is the attention sink every
+model here relies on, and chapters 4–7 leave it out for every model alike; removing it would measure that instead
+of meaning.
 
 For each masked copy of a text we keep the log-probability of the true next token at the last position, the
 model's top token, and — where asked, since it needs every hidden state of the run — the last token's information
@@ -24,6 +26,7 @@ from tqdm import tqdm
 
 from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
 from llmgeom.extract import _quiet, model_fingerprint
+from llmgeom.feeding import model_input
 from llmgeom.models import LoadedModel
 from llmgeom.regression import prepare_states, ridge_gains
 
@@ -67,17 +70,20 @@ def _last_gain(states: np.ndarray, keep: np.ndarray, noise_variance: float) -> f
 
 @torch.no_grad()
 def _run_group(loaded, rows, layer, noise_variance):
-    ids = torch.tensor(np.stack([r[0] for r in rows]), dtype=torch.long)
-    keep = np.stack([r[2] for r in rows])
+    skip = len(loaded.prefix_ids)
+    fed = [model_input(loaded.prefix_ids, r[0], r[2]) for r in rows]  # the BOS, where the model has one, always kept
+    ids = torch.tensor(np.stack([f[0] for f in fed]), dtype=torch.long)
+    full_keep = np.stack([f[1] for f in fed])
+    keep = full_keep[:, skip:]
     device = next(loaded.model.parameters()).device
-    inputs = dict(input_ids=ids.to(device), attention_mask=torch.from_numpy(keep).long().to(device),
+    inputs = dict(input_ids=ids.to(device), attention_mask=torch.from_numpy(full_keep).long().to(device),
                   output_hidden_states=layer is not None, use_cache=False)
     try:
         out = loaded.model(**inputs, logits_to_keep=1)
     except TypeError:  # an architecture without logits_to_keep
         out = loaded.model(**inputs)
     logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
-    states = out.hidden_states[layer].float().cpu().numpy() if layer is not None else None
+    states = out.hidden_states[layer][:, skip:].float().cpu().numpy() if layer is not None else None
     return [
         (float(logprobs[i, rows[i][1]]),
          _last_gain(states[i], keep[i], noise_variance) if states is not None else np.nan,
@@ -102,7 +108,7 @@ def masked_runs(
     Parameters
     ----------
     loaded : a causal LM from :func:`llmgeom.models.load`
-    token_ids : per text, its ``n_i`` input ids (the model reads all of them)
+    token_ids : per text, its ``n_i`` text ids (the model reads its BOS, if it has one, and all of them)
     targets : per text, the id of the true next token after the last input
     keep : per text, a bool ``[M_i, n_i]`` array of keep-masks (see :func:`single_erasure_masks`,
         :func:`removal_mask`); token 0 must be kept

@@ -5,9 +5,14 @@ Used from chapter 2 on. Conventions, stated once for the whole book:
 * **Layers.** A model with ``L`` blocks gives ``L + 1`` hidden states: index 0 is the embedding output, index
   ``l`` the output of block ``l``. For GPT-NeoX and Llama models transformers applies the final layer norm to
   the last one, so index ``L`` is the *final hidden state after the final norm* — the companion's layer.
-* **Tokens.** Texts are tokenised without special tokens (no BOS is added), so a passage of ``N`` tokens gives
-  ``N`` states. ``drop_first_token=True`` keeps the model's view unchanged but leaves token 0 out of every
-  statistic (massive activations, chapter 1).
+* **Feeding.** Every model reads what it was trained on (:mod:`llmgeom.feeding`). A causal LM gets the BOS its
+  tokenizer prepends (Gemma, Llama, Mistral; none for SmolLM2, Pythia and the ladder) and nothing else — never
+  an appended EOS. The BOS is in the input and in no statistic, ever: states, attention rows and columns, masks
+  and losses are over *text* tokens, so a passage of ``N`` tokens means ``N`` text tokens and gives ``N`` states
+  whatever the model. An encoder reads ``[CLS] text [SEP]`` and its states include both (its sentence embedding
+  pools them). ``drop_first_token=True`` keeps the model's view unchanged but leaves the first *text* token out
+  of every statistic (massive activations, chapter 1); each chapter's choice about it applies to every model
+  alike.
 * **Padding.** Texts are sorted by length and padded on the right within a batch. With the attention mask,
   every real token's state (and attention row) equals the unpadded computation; padding never enters a
   statistic.
@@ -59,24 +64,27 @@ def parse_layers(layers, n_layers: int) -> list[int]:
     return chosen
 
 
-def tokenize(
-    loaded: LoadedModel, texts: Sequence[str], max_tokens: int | None = None, add_special_tokens: bool = False
-) -> list[list[int]]:
-    """Token ids per text, truncated to ``max_tokens`` and the context window (with a warning).
+def tokenize(loaded: LoadedModel, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+    """Token ids per text as the statistics see them, truncated to ``max_tokens`` text tokens (with a warning).
 
-    Special tokens (BOS, or BERT's [CLS]/[SEP]) are left out unless ``add_special_tokens``.
+    A causal LM's ids are the text's alone (its BOS is added where it runs, :func:`_forward`); an encoder's are
+    ``[CLS] text [SEP]``, truncated inside the pair. The context window counts the special tokens.
     """
+    from llmgeom.feeding import special_tokens, text_encoding, wrap_for_encoder
+
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
-    limit = min(max_tokens or loaded.context_length, loaded.context_length)
-    # verbose=False: the length warning below replaces the tokenizer's own, which would go to stderr per text
-    ids = [loaded.tokenizer(text, add_special_tokens=add_special_tokens, verbose=False)["input_ids"] for text in texts]
+    special = sum(map(len, special_tokens(loaded.tokenizer))) if loaded.is_encoder else len(loaded.prefix_ids)
+    limit = min(max_tokens or loaded.context_length, loaded.context_length - special)
+    ids = [text_encoding(loaded.tokenizer, text) for text in texts]
     truncated = sum(len(t) > limit for t in ids)
     if truncated:
         warnings.warn(f"{truncated} of {len(ids)} texts were longer than {limit} tokens and were truncated to it")
     empty = sum(len(t) == 0 for t in ids)
     if empty:
         warnings.warn(f"{empty} of {len(ids)} texts have no tokens; they get no states and no entropy (NaN)")
+    if loaded.is_encoder:
+        return [wrap_for_encoder(loaded.tokenizer, t[:limit]) if t else [] for t in ids]
     return [t[:limit] for t in ids]
 
 
@@ -88,6 +96,7 @@ class Batch:
     hidden: list[torch.Tensor]
     mask: torch.Tensor
     attentions: list[torch.Tensor] | None  # per chosen block: [B, heads, N, N]
+    prefix_attention: list[torch.Tensor] | None = None  # per chosen block: [B, heads, N], weight on the BOS
 
 
 def _batches_by_length(token_ids: list[list[int]], batch_size: int) -> list[list[int]]:
@@ -97,14 +106,18 @@ def _batches_by_length(token_ids: list[list[int]], batch_size: int) -> list[list
 
 @torch.no_grad()
 def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) -> Batch:
+    """One padded batch; the model reads ``prefix + ids``, the batch holds text positions only."""
     pad = loaded.tokenizer.pad_token_id
-    length = max(1, max(len(token_ids[i]) for i in batch_indices))  # a batch of empty texts still runs (masked)
+    prefix = list(loaded.prefix_ids)
+    skip = len(prefix)
+    length = skip + max(1, max(len(token_ids[i]) for i in batch_indices))  # a batch of empty texts still runs
     device = next(loaded.model.parameters()).device
     ids = torch.full((len(batch_indices), length), pad, dtype=torch.long)
     mask = torch.zeros((len(batch_indices), length), dtype=torch.long)
     for row, i in enumerate(batch_indices):
-        ids[row, : len(token_ids[i])] = torch.tensor(token_ids[i])
-        mask[row, : len(token_ids[i])] = 1
+        n = skip + len(token_ids[i])
+        ids[row, :n] = torch.tensor(prefix + list(token_ids[i]), dtype=torch.long)
+        mask[row, :n] = 1
     # the backbone, not the language-model head: hidden states are the same (the last one after the final norm)
     # and no logits are computed — for SmolLM2 the vocabulary projection is a fifth of the forward pass
     backbone = getattr(loaded.model, "base_model", loaded.model)
@@ -115,14 +128,17 @@ def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) 
         output_attentions=attentions,
         use_cache=False,
     )
-    hidden = [out.hidden_states[layer].float().cpu() for layer in layers]
-    attn = None
+    hidden = [out.hidden_states[layer][:, skip:].float().cpu() for layer in layers]
+    attn = prefix_attn = None
     if attentions:
         if not out.attentions:
             raise RuntimeError("the model returned no attentions: load it with load(..., attentions=True)")
         # attentions[b] belongs to block b + 1, whose output is hidden state b + 1
-        attn = [out.attentions[layer - 1].float().cpu() for layer in layers if layer > 0]
-    return Batch(list(batch_indices), hidden, mask.bool(), attn)
+        chosen = [out.attentions[layer - 1].float().cpu() for layer in layers if layer > 0]
+        attn = [a[:, :, skip:, skip:] for a in chosen]
+        if skip:
+            prefix_attn = [a[:, :, skip:, :skip].sum(dim=-1) for a in chosen]
+    return Batch(list(batch_indices), hidden, mask[:, skip:].bool(), attn, prefix_attn)
 
 
 def iter_batches(
@@ -133,11 +149,10 @@ def iter_batches(
     max_tokens: int | None = None,
     attentions: bool = False,
     progress: bool | None = None,
-    add_special_tokens: bool = False,
 ) -> Iterator[Batch]:
     """Stream padded batches of hidden states (and attentions) over ``texts``, longest first."""
     chosen = parse_layers(layers, loaded.n_layers)
-    token_ids = tokenize(loaded, texts, max_tokens, add_special_tokens)
+    token_ids = tokenize(loaded, texts, max_tokens)
     for batch in tqdm(_batches_by_length(token_ids, batch_size), desc="batches", disable=_quiet(progress)):
         yield _forward(loaded, token_ids, batch, chosen, attentions)
 
@@ -150,13 +165,15 @@ def hidden_states(
     max_tokens: int | None = None,
     attentions: bool = False,
     progress: bool | None = None,
-    add_special_tokens: bool = False,
 ) -> list[dict]:
     """Per text, in input order: ``{"hidden": [L, n, d] array, "attentions": [L', heads, n, n] or None}``.
 
+    ``n`` counts text tokens (see the module docstring); with attentions and a BOS, ``"prefix_attention"``
+    ``[L', heads, n]`` holds the weight each text query puts on the BOS, which the attention rows leave out.
+
     For a handful of texts (chapters 4–7); a corpus goes through :func:`layer_entropy`, which streams.
     """
-    token_ids = tokenize(loaded, texts, max_tokens, add_special_tokens)
+    token_ids = tokenize(loaded, texts, max_tokens)
     return hidden_states_for_ids(loaded, token_ids, layers, batch_size, attentions, progress)
 
 
@@ -168,7 +185,8 @@ def hidden_states_for_ids(
     attentions: bool = False,
     progress: bool | None = None,
 ) -> list[dict]:
-    """:func:`hidden_states` for texts already tokenised: the model reads exactly these ids (chapters 5–6)."""
+    """:func:`hidden_states` for texts already tokenised (:func:`llmgeom.feeding.text_encoding`): the model reads
+    its prefix and exactly these ids (chapters 5–6)."""
     chosen = parse_layers(layers, loaded.n_layers)
     ids = [[int(i) for i in text] for text in token_ids]
     results: list[dict | None] = [None] * len(ids)
@@ -182,12 +200,15 @@ def hidden_states_for_ids(
                 if batch.attentions is None
                 else np.stack([a[row, :, :n, :n].numpy() for a in batch.attentions]),
             }
+            if batch.prefix_attention is not None:
+                results[i]["prefix_attention"] = np.stack([a[row, :, :n].numpy() for a in batch.prefix_attention])
     return results
 
 
 def model_fingerprint(loaded: LoadedModel) -> str:
     """A content hash of a model: its config and a strided sample of every parameter."""
     digest = hashlib.sha256(loaded.model.config.to_json_string(use_diff=False).encode())
+    digest.update(json.dumps(list(loaded.prefix_ids)).encode())  # what the model reads before every text
     for name, param in loaded.model.named_parameters():
         flat = param.detach().reshape(-1)
         sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()

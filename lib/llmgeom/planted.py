@@ -110,16 +110,16 @@ class EncodedPrompt:
 
 
 def encode_planted(prompt: PlantedPrompt, tokenizer) -> EncodedPrompt:
-    """Tokenise a prompt (no special tokens) and mark the answer-bearing tokens from their character spans."""
-    encoded = tokenizer(prompt.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    ids = list(encoded["input_ids"])
-    full = tokenizer(prompt.text + prompt.answer, add_special_tokens=False, verbose=False)["input_ids"]
+    """Tokenise a prompt's text (:func:`llmgeom.feeding.text_encoding`; the model's BOS is added where it runs)
+    and mark the answer-bearing tokens from their character spans."""
+    from llmgeom.feeding import text_encoding
+
+    ids, offsets = text_encoding(tokenizer, prompt.text, offsets=True)
+    full = text_encoding(tokenizer, prompt.text + prompt.answer)
     if full[: len(ids)] != ids or len(full) == len(ids):
         # the answer merged with the prompt's last token: fall back to tokenising the answer alone
-        full = ids + tokenizer(prompt.answer, add_special_tokens=False, verbose=False)["input_ids"]
-    bearing = np.array(
-        [any(s < b and a < e for a, b in prompt.spans) for s, e in encoded["offset_mapping"]], dtype=bool
-    )
+        full = ids + text_encoding(tokenizer, prompt.answer)
+    bearing = np.array([any(s < b and a < e for a, b in prompt.spans) for s, e in offsets], dtype=bool)
     if not bearing.any():
         raise ValueError(f"no token covers the answer-bearing span of {prompt.text!r}")
     return EncodedPrompt(prompt, ids, int(full[len(ids)]), bearing)

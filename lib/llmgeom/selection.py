@@ -6,8 +6,10 @@ which tokens are meaningful: erasure effects (:mod:`llmgeom.erasure`), the answe
 (:mod:`llmgeom.planted`) or content words (:func:`content_word_mask`). The metrics below compare one text's scores
 with one ground truth; chapter 5 averages them over texts with bootstrap intervals.
 
-Token 0 is never a candidate: it is the attention sink of every model here and a massive activation in SmolLM2,
-so it would win every ranking for reasons unrelated to meaning. :func:`sink_share` reports it separately.
+Text token 0 is never a candidate: without a BOS it is the attention sink of every model here and a massive
+activation in SmolLM2, so it would win every ranking for reasons unrelated to meaning; a model with a BOS reads it
+but it is in no ranking either (:mod:`llmgeom.feeding`). :func:`sink_share` reports the sink separately: the BOS
+where the model has one, else text token 0.
 """
 
 from __future__ import annotations
@@ -44,12 +46,19 @@ def attention_scores(attentions, last: int | None = None, candidates=None) -> np
     return np.vstack([row, row.mean(axis=0, keepdims=True)])
 
 
-def sink_share(attentions, last: int | None = None) -> tuple[float, float]:
-    """``(mean attention mass on token 0, share of heads whose largest weight is on token 0)`` for one query."""
+def sink_share(attentions, last: int | None = None, prefix_attention=None) -> tuple[float, float]:
+    """``(mean attention mass on the sink, share of heads whose largest weight is on it)`` for one query.
+
+    The sink is the first position the model reads: its BOS when ``prefix_attention`` (``[heads, n]``, the
+    weight each query puts on the BOS) is given, else text token 0.
+    """
     a = np.asarray(attentions, dtype=np.float64)
     last = a.shape[1] - 1 if last is None else last
     row = a[:, last, : last + 1]
-    return float(row[:, 0].mean()), float((row.argmax(axis=1) == 0).mean())
+    if prefix_attention is None:
+        return float(row[:, 0].mean()), float((row.argmax(axis=1) == 0).mean())
+    sink = np.asarray(prefix_attention, dtype=np.float64)[:, last]
+    return float(sink.mean()), float((sink > row.max(axis=1)).mean())
 
 
 def content_word_mask(text: str, offsets) -> np.ndarray:
@@ -241,9 +250,12 @@ def score_context_tokens(
             context = before[1:-1]
             out["lasso_state"][t, j, :m] = lasso_entry_scores(context, before[-1])
             out["lasso_update"][t, j, :m] = lasso_entry_scores(context, after[-1] - before[-1], centre=False)
-            weights = attn[[layer for layer in layers if layer > 0].index(b)]
+            block_index = [layer for layer in layers if layer > 0].index(b)
+            weights = attn[block_index]
             out["attention"][t, j, :, :m] = attention_scores(weights)
-            out["sink_mass"][t, j], out["sink_rate"][t, j] = sink_share(weights)
+            bos = result.get("prefix_attention")
+            out["sink_mass"][t, j], out["sink_rate"][t, j] = sink_share(
+                weights, prefix_attention=None if bos is None else bos[block_index])
     if use_cache:
         save_arrays(path, **out)
     return ContextScores(blocks, **out)
