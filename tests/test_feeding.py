@@ -213,3 +213,12 @@ def test_an_encoder_reads_cls_and_sep_even_when_truncated():
     assert len(ids) == 4 + 2  # four text tokens inside the pair
     states = hidden_states(minilm, ["Call me Ishmael."], layers="last")[0]["hidden"]
     assert states.shape[1] == len(tokenize(minilm, ["Call me Ishmael."])[0])
+
+
+def test_gemma_fed_with_its_bos_has_a_plausible_loss_and_a_much_worse_one_without():
+    """The acceptance check of the feeding convention, run as a reader would."""
+    run = subprocess.run([sys.executable, "-m", "llmgeom", "loss", "--model", "gemma-3-270m", "--corpus", "austen",
+                          "--n-texts", "16"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    fed, unfed = (float(line.split(": ")[1].split()[0]) for line in run.stdout.strip().splitlines())
+    assert fed < 4.2 and unfed > fed + 1.0, run.stdout

@@ -77,3 +77,20 @@ def test_bootstrap_ratio_covers_the_true_ratio_and_refuses_bad_input():
         bootstrap_ratio_ci(num, den[:-1])
     with pytest.raises(ValueError, match="zero"):
         bootstrap_ratio_ci([1.0, 2.0], [1.0, -1.0])
+
+
+def test_cluster_bootstrap_widens_the_interval_when_clusters_share_their_values():
+    from llmgeom.fit import bootstrap_mean_ci, cluster_bootstrap_mean_ci
+
+    rng = np.random.default_rng(1)
+    clusters = np.repeat(np.arange(12), 30)
+    values = np.repeat(rng.random(12), 30)  # every value of a cluster is the same: 12 independent values, not 360
+    mean, low, high = cluster_bootstrap_mean_ci(values, clusters, seed=0)
+    _, naive_low, naive_high = bootstrap_mean_ci(values, seed=0)
+    assert mean == pytest.approx(values.mean())
+    assert (high - low) > 3 * (naive_high - naive_low)
+    # with one value per cluster it is the ordinary bootstrap of the mean
+    single = cluster_bootstrap_mean_ci(values[::30], np.arange(12), seed=0)
+    assert single[1] < values[::30].mean() < single[2]
+    with pytest.raises(ValueError, match="same length"):
+        cluster_bootstrap_mean_ci(values, clusters[:-1])

@@ -85,3 +85,13 @@ def test_distances_vanish_for_the_same_tokens_in_another_order():
 def test_distances_are_positive_for_different_sentences():
     ra, rb, _, _ = factors(5)
     assert all(v > 1e-3 for v in sentence_distances(ra, rb).values())
+
+
+def test_jaccard_sees_word_overlap_only():
+    from llmgeom.geometry import jaccard_distance
+
+    assert jaccard_distance([1, 2, 3], [3, 2, 1]) == 0.0  # a role swap: the same tokens
+    assert jaccard_distance([1, 2, 3, 4], [3, 4, 5, 6]) == pytest.approx(1 - 2 / 6)
+    assert jaccard_distance([1, 1, 2], [2]) == pytest.approx(0.5)  # sets, not counts
+    with pytest.raises(ValueError):
+        jaccard_distance([], [])

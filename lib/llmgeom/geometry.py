@@ -34,6 +34,18 @@ def cosine_distance(states_a, states_b) -> float:
     return float(1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def jaccard_distance(ids_a, ids_b) -> float:
+    """``1 − |A ∩ B| / |A ∪ B|`` of the *sets* of token ids: the lexical baseline of chapter 7.
+
+    It sees which tokens occur and nothing else — no order, no context — so a role swap (the same words) is at
+    distance 0 and any separation of meaning it achieves is word overlap.
+    """
+    a, b = {int(i) for i in ids_a}, {int(i) for i in ids_b}
+    if not a and not b:
+        raise ValueError("both token sets are empty")
+    return 1.0 - len(a & b) / len(a | b)
+
+
 def frobenius_distance(a, b) -> float:
     """``‖AᵀA − BᵀB‖_F`` from Gram matrices only (``a``, ``b``: factors from :func:`covariance_factor`)."""
     value = np.linalg.norm(a @ a.T) ** 2 + np.linalg.norm(b @ b.T) ** 2 - 2 * np.linalg.norm(a @ b.T) ** 2
