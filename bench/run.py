@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine import gemm_rate, machine_info, median_seconds  # noqa: E402
 
 from llmgeom.entropy import companion_matrix_entropy, matrix_entropy  # noqa: E402
+from llmgeom.feeding import model_input, text_encoding  # noqa: E402
 
 OUT = ROOT / "_build" / "bench"
 LATEST = ROOT / "bench" / "latest"
@@ -104,14 +105,15 @@ def ours(loaded, texts: list[str], batch_size: int):
 def companion_pipeline(loaded, texts: list[str]):
     """The companion's way: one text at a time, no padding, a d×d SVD per text per layer."""
     for text in texts:
-        ids = torch.tensor([loaded.tokenizer(text, add_special_tokens=False)["input_ids"]])
+        # fed as our pipeline feeds it (llmgeom.feeding), so the two routes read the same tokens
+        ids = torch.tensor([model_input(loaded.prefix_ids, text_encoding(loaded.tokenizer, text))])
         o = loaded.model(input_ids=ids, output_hidden_states=True, use_cache=False)
         [companion_matrix_entropy(h[0]) for h in o.hidden_states]
 
 
 def bench_end_to_end(name: str, loaded, texts: list[str], n_companion: int, batch_size: int) -> dict:
     n_texts = len(texts)
-    seq_len = len(loaded.tokenizer(texts[0], add_special_tokens=False)["input_ids"])
+    seq_len = len(text_encoding(loaded.tokenizer, texts[0]))
     ours(loaded, texts[:batch_size], batch_size)  # warm-up
     t_ours = median_seconds(lambda: ours(loaded, texts, batch_size), 3) / n_texts
     t_bare = median_seconds(lambda: bare_forward(loaded, texts, batch_size), 3) / n_texts
