@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated cache, and a tiny randomly initialised GPT-NeoX saved to a folder."""
+"""Shared fixtures: an isolated cache, a tiny randomly initialised GPT-NeoX saved to a folder, and a tiny Llama
+whose tokenizer adds a BOS (as Gemma's and Llama's do)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,37 @@ def tiny_model_dir(tmp_path_factory):
 def tiny_long_model_dir(tmp_path_factory):
     """The same tiny model with a 1024-token context, long enough for every chapter's passages."""
     return save_tiny_model(tmp_path_factory.mktemp("tiny-gpt-neox-long"), context=1024)
+
+
+def make_bos_tokenizer():
+    """A byte-level BPE tokenizer that, like Llama's or Gemma's, prepends ``<s>`` by default."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([TINY_TEXT], trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="</s>")
+
+
+@pytest.fixture(scope="session")
+def bos_model(tmp_path_factory):
+    """A 2-layer Llama (width 32) with random weights whose tokenizer adds a BOS, loaded with attentions."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama-bos")
+    tokenizer = make_bos_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=256,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    from llmgeom.models import load
+
+    return load(str(folder), attentions=True)

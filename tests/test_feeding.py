@@ -17,45 +17,13 @@ from llmgeom.feeding import model_input, next_token_loss, prefix_ids, text_encod
 from llmgeom.models import load
 from llmgeom.regression import prepare_states, ridge_gains
 from llmgeom.selection import score_context_tokens
-from conftest import TINY_TEXT
+from conftest import make_bos_tokenizer
 
 TEXTS = [
     "To be, or not to be, that is the question.",
     "Call me Ishmael. Some years ago, never mind how long precisely.",
     "It is a truth universally acknowledged, that a single man in possession of a good fortune",
 ]
-
-
-def make_bos_tokenizer():
-    """A byte-level BPE tokenizer that, like Llama's or Gemma's, prepends ``<s>`` by default."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([TINY_TEXT], trainer)
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="</s>")
-
-
-@pytest.fixture(scope="module")
-def bos_model(tmp_path_factory):
-    """A 2-layer Llama (width 32) with random weights whose tokenizer adds a BOS, loaded with attentions."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("tiny-llama-bos")
-    tokenizer = make_bos_tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=256,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return load(str(folder), attentions=True)
 
 
 @pytest.fixture
@@ -216,9 +184,10 @@ def test_an_encoder_reads_cls_and_sep_even_when_truncated():
 
 
 def test_gemma_fed_with_its_bos_has_a_plausible_loss_and_a_much_worse_one_without():
-    """The acceptance check of the feeding convention, run as a reader would."""
+    """The acceptance check of the feeding convention, run as a reader would (on 4 passages; the README's 16
+    give the same verdict)."""
     run = subprocess.run([sys.executable, "-m", "llmgeom", "loss", "--model", "gemma-3-270m", "--corpus", "austen",
-                          "--n-texts", "16"], capture_output=True, text=True, timeout=600)
+                          "--n-texts", "4"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     fed, unfed = (float(line.split(": ")[1].split()[0]) for line in run.stdout.strip().splitlines())
     assert fed < 4.2 and unfed > fed + 1.0, run.stdout

@@ -73,8 +73,7 @@ def model_input(prefix: Sequence[int], ids: Sequence[int], keep=None):
     return full, np.concatenate([head, keep], axis=-1)
 
 
-@torch.no_grad()
-def next_token_loss(loaded, token_ids: Sequence[Sequence[int]], with_prefix: bool = True) -> float:
+def next_token_loss(loaded, token_ids: Sequence[Sequence[int]], with_prefix: bool = True, use_cache: bool = True) -> float:
     """Mean next-token loss (nats/token) over the text tokens after the first, the model fed as the book feeds it.
 
     Parameters
@@ -82,12 +81,28 @@ def next_token_loss(loaded, token_ids: Sequence[Sequence[int]], with_prefix: boo
     loaded : a causal LM from :func:`llmgeom.models.load`
     token_ids : per text, its text ids (:func:`text_encoding`)
     with_prefix : ``False`` leaves the prefix (BOS) out — the mistake this check exists to catch
+    use_cache : read and write the result cache (keyed by the model's content, the ids and the library)
 
     The scored positions are text tokens ``1 .. n − 1`` in both cases, so the two numbers are comparable.
     """
+    from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
+    from llmgeom.extract import model_fingerprint
+
     if loaded.is_encoder:
         raise ValueError(f"{loaded.name} is an encoder; a next-token loss needs a causal language model")
-    prefix = loaded.prefix_ids if with_prefix else ()
+    key = make_key("next_token_loss", model=model_fingerprint(loaded), with_prefix=with_prefix,
+                   ids=[list(map(int, ids)) for ids in token_ids])
+    path = cache_dir("results") / f"next_token_loss-{key}.npz"
+    if use_cache and (hit := load_arrays(path)) is not None:
+        return float(hit["loss"])
+    loss = _mean_loss(loaded, token_ids, loaded.prefix_ids if with_prefix else ())
+    if use_cache:
+        save_arrays(path, loss=np.array(loss))
+    return loss
+
+
+@torch.no_grad()
+def _mean_loss(loaded, token_ids, prefix) -> float:
     device = next(loaded.model.parameters()).device
     total, count = 0.0, 0
     for ids in token_ids:
