@@ -171,6 +171,72 @@ def erasure_effects(
     return [lp[0] - lp[1:] for lp in runs.logprob]
 
 
+@dataclass
+class ErasureDivergence:
+    """Per text, one value per mask row after the first (row 0 is the full context):
+
+    ``kl[i]`` ``[M_i − 1]``: KL(full ‖ masked) of the whole next-token distribution, in nats;
+    ``greedy_drop[i]`` ``[M_i − 1]``: how much the log-probability of the full context's top token falls.
+    """
+
+    kl: list[np.ndarray]
+    greedy_drop: list[np.ndarray]
+
+
+@torch.no_grad()
+def erasure_divergence(
+    loaded: LoadedModel, token_ids: Sequence[Sequence[int]], keep: Sequence[np.ndarray], batch_size: int = 64,
+    use_cache: bool = True,
+) -> ErasureDivergence:
+    """Erasure measured on the whole next-token distribution, not on one target token (chapter 5).
+
+    ``keep`` is per text a bool ``[M_i, n_i]`` array whose row 0 keeps everything (the reference) — e.g.
+    :func:`single_erasure_masks`. Each text's rows run together (one length per batch, no padding); the BOS, where
+    the model reads one, is always kept. Cached under the model's content, the inputs and the library.
+    """
+    if loaded.is_encoder:
+        raise ValueError(f"{loaded.name} is an encoder; masking needs a causal language model")
+    if len(token_ids) != len(keep):
+        raise ValueError("token_ids and keep need one entry per text")
+    keep = [np.atleast_2d(np.asarray(k, dtype=bool)) for k in keep]
+    for ids, k in zip(token_ids, keep):
+        if k.shape[1] != len(ids) or not k[0].all() or not k[:, 0].all():
+            raise ValueError("each text needs [M, n] keep-masks whose row 0 keeps every token and that keep token 0")
+    key = make_key(
+        "erasure_divergence",
+        model=model_fingerprint(loaded),
+        inputs=hashlib.sha256(json.dumps([list(map(int, i)) for i in token_ids]).encode()
+                              + b"".join(np.packbits(k).tobytes() + str(k.shape).encode() for k in keep)).hexdigest(),
+    )
+    path = cache_dir("results") / f"erasure_divergence-{key}.npz"
+    split = np.cumsum([len(k) - 1 for k in keep])[:-1]
+    if use_cache and (hit := load_arrays(path)) is not None:
+        return ErasureDivergence(np.split(hit["kl"], split), np.split(hit["greedy_drop"], split))
+    device = next(loaded.model.parameters()).device
+    kl, greedy = [], []
+    for ids, k in zip(token_ids, keep):
+        log_p = []
+        for start in range(0, len(k), batch_size):
+            fed = [model_input(loaded.prefix_ids, ids, row) for row in k[start : start + batch_size]]
+            inputs = dict(input_ids=torch.tensor(np.stack([f[0] for f in fed]), device=device),
+                          attention_mask=torch.from_numpy(np.stack([f[1] for f in fed])).long().to(device),
+                          use_cache=False)
+            try:
+                out = loaded.model(**inputs, logits_to_keep=1)
+            except TypeError:  # an architecture without logits_to_keep
+                out = loaded.model(**inputs)
+            log_p.append(torch.log_softmax(out.logits[:, -1].double(), dim=-1).cpu())
+        log_p = torch.cat(log_p)
+        full, masked = log_p[0], log_p[1:]
+        kl.append((full.exp() * (full - masked)).sum(dim=-1).numpy())
+        top = int(full.argmax())
+        greedy.append((full[top] - masked[:, top]).numpy())
+    columns = {"kl": np.concatenate(kl) if kl else np.zeros(0), "greedy_drop": np.concatenate(greedy) if greedy else np.zeros(0)}
+    if use_cache:
+        save_arrays(path, **columns)
+    return ErasureDivergence(np.split(columns["kl"], split), np.split(columns["greedy_drop"], split))
+
+
 def top_k_positions(scores, k: int) -> np.ndarray:
     """Positions (``1 + candidate index``) of the ``k`` highest-scored candidates; ties go to the latest token."""
     scores = np.asarray(scores, dtype=float)

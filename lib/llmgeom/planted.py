@@ -10,6 +10,16 @@ Four tasks, generated from a seed:
 The *answer-bearing* tokens are the earlier tokens that hold the answer (the listed word, the value, the country,
 the name). A prompt counts for a model only where the model's top next token is the answer's first token; the
 rest form a "model wrong" stratum.
+
+In ``copy``, ``recall`` and ``ioi`` the answer *is* an earlier token, so a score that only looks at what the model
+is about to write finds it trivially. Three more tasks, :data:`NON_IDENTITY_TASKS`, have answers that are not a
+copy of any context token, each as a two-shot prompt whose demonstrations never contain the queried answer (a base
+model needs the format; measured, Gemma-3-270M answers 2 of 40 zero-shot capital prompts):
+
+* ``capital-2shot`` — "The capital of Italy is Rome. The capital of Spain is Madrid. The capital of France is"
+  → " Paris" (44 countries); the answer-bearing token is the queried country;
+* ``opposite`` — "The opposite of hot is cold. … The opposite of early is" → " late" (40 pairs);
+* ``past`` — "Today they see, yesterday they saw. … Today they go, yesterday they" → " went" (40 irregular verbs).
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 TASKS = ("copy", "recall", "capital", "ioi")
+NON_IDENTITY_TASKS = ("capital-2shot", "opposite", "past")
+ALL_TASKS = TASKS + NON_IDENTITY_TASKS
 
 NOUNS = ("apple river stone cloud horse table garden window candle bridge forest mirror letter basket castle "
          "dragon pencil rabbit silver summer winter thunder anchor butter carpet doctor engine farmer island "
@@ -32,6 +44,32 @@ CAPITALS = {
     "Russia": "Moscow", "Egypt": "Cairo", "China": "Beijing", "England": "London", "Greece": "Athens",
     "Canada": "Ottawa", "Kenya": "Nairobi", "Peru": "Lima", "Poland": "Warsaw", "Norway": "Oslo",
     "Sweden": "Stockholm", "Ireland": "Dublin", "Portugal": "Lisbon", "Austria": "Vienna", "Cuba": "Havana",
+}
+MORE_CAPITALS = {
+    "Hungary": "Budapest", "Finland": "Helsinki", "Denmark": "Copenhagen", "Belgium": "Brussels",
+    "Turkey": "Ankara", "Iran": "Tehran", "Iraq": "Baghdad", "Thailand": "Bangkok", "Vietnam": "Hanoi",
+    "Indonesia": "Jakarta", "Argentina": "Buenos Aires", "Chile": "Santiago", "Colombia": "Bogota",
+    "Venezuela": "Caracas", "Nigeria": "Abuja", "Morocco": "Rabat", "Australia": "Canberra", "Romania": "Bucharest",
+    "Switzerland": "Bern", "Scotland": "Edinburgh", "Wales": "Cardiff", "Syria": "Damascus", "Lebanon": "Beirut",
+    "Pakistan": "Islamabad",
+}
+OPPOSITES = {
+    "hot": "cold", "big": "small", "fast": "slow", "happy": "sad", "high": "low", "long": "short", "rich": "poor",
+    "strong": "weak", "early": "late", "full": "empty", "wet": "dry", "clean": "dirty", "thick": "thin",
+    "loud": "quiet", "up": "down", "day": "night", "black": "white", "left": "right", "true": "false",
+    "good": "bad", "love": "hate", "win": "lose", "buy": "sell", "push": "pull", "alive": "dead", "north": "south",
+    "east": "west", "before": "after", "above": "below", "first": "last", "top": "bottom", "young": "old",
+    "sweet": "sour", "deep": "shallow", "wide": "narrow", "cheap": "expensive", "war": "peace",
+    "question": "answer", "always": "never", "sharp": "dull",
+}
+PAST = {
+    "go": "went", "see": "saw", "eat": "ate", "take": "took", "give": "gave", "write": "wrote", "speak": "spoke",
+    "drink": "drank", "sing": "sang", "swim": "swam", "fly": "flew", "buy": "bought", "think": "thought",
+    "bring": "brought", "catch": "caught", "teach": "taught", "sell": "sold", "tell": "told", "find": "found",
+    "hold": "held", "stand": "stood", "sit": "sat", "win": "won", "lose": "lost", "leave": "left", "feel": "felt",
+    "keep": "kept", "sleep": "slept", "meet": "met", "pay": "paid", "make": "made", "come": "came", "know": "knew",
+    "grow": "grew", "throw": "threw", "draw": "drew", "break": "broke", "choose": "chose", "drive": "drove",
+    "ride": "rode",
 }
 FILLERS = (
     "We talked for a while about the weather.", "The train was late again this morning.",
@@ -88,14 +126,37 @@ def _ioi(rng) -> PlantedPrompt:
     return PlantedPrompt("ioi", text, " " + first, (_span(text, first),))
 
 
-_MAKERS = {"copy": _copy, "recall": _recall, "capital": _capital, "ioi": _ioi}
+def _two_shot(rng, table: dict[str, str], template: str, task: str) -> PlantedPrompt:
+    """Two demonstrations, then the query; the demonstrations are other entries, so never the queried answer."""
+    keys = list(table)
+    query, *demos = (keys[i] for i in rng.choice(len(keys), 3, replace=False))
+    shots = " ".join(template.format(k, table[k]) + "." for k in demos)
+    asked = template.format(query, "").rstrip()
+    text = f"{shots} {asked}"
+    return PlantedPrompt(task, text, " " + table[query], (_span(text, query, len(shots)),))
+
+
+def _capital_two_shot(rng) -> PlantedPrompt:
+    return _two_shot(rng, CAPITALS | MORE_CAPITALS, "The capital of {} is {}", "capital-2shot")
+
+
+def _opposite(rng) -> PlantedPrompt:
+    return _two_shot(rng, OPPOSITES, "The opposite of {} is {}", "opposite")
+
+
+def _past(rng) -> PlantedPrompt:
+    return _two_shot(rng, PAST, "Today they {}, yesterday they {}", "past")
+
+
+_MAKERS = {"copy": _copy, "recall": _recall, "capital": _capital, "ioi": _ioi,
+           "capital-2shot": _capital_two_shot, "opposite": _opposite, "past": _past}
 
 
 def generate_planted(task: str, n: int, seed: int = 0) -> list[PlantedPrompt]:
     """``n`` prompts of one task, the same for the same seed."""
     if task not in _MAKERS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    rng = np.random.default_rng([seed, TASKS.index(task)])
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(ALL_TASKS)}")
+    rng = np.random.default_rng([seed, ALL_TASKS.index(task)])
     return [_MAKERS[task](rng) for _ in range(n)]
 
 
@@ -107,6 +168,11 @@ class EncodedPrompt:
     ids: list[int]
     answer_id: int
     answer_bearing: np.ndarray  # bool [n]
+
+    @property
+    def answer_in_context(self) -> bool:
+        """Whether the answer's first token already occurs in the prompt (an identity task, for this tokenizer)."""
+        return self.answer_id in self.ids
 
 
 def encode_planted(prompt: PlantedPrompt, tokenizer) -> EncodedPrompt:

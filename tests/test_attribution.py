@@ -1,0 +1,93 @@
+"""Attribution baselines: gradient × input against a finite difference, rollout by hand, value norms, id-match."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from llmgeom.attribution import (
+    attention_rollout,
+    gradient_x_input,
+    id_match_scores,
+    value_norms,
+    value_weighted_attention,
+)
+from llmgeom.extract import hidden_states_for_ids
+from llmgeom.feeding import model_input, text_encoding
+from llmgeom.models import load
+
+TEXT = "Call me Ishmael. Some years ago, never mind how long precisely."
+
+
+def test_id_match_marks_exactly_the_copies_of_the_prediction():
+    np.testing.assert_array_equal(id_match_scores([5, 9, 5, 2], 5), [1.0, 0.0, 1.0, 0.0])
+    assert id_match_scores([1, 2, 3], 7).sum() == 0
+
+
+def test_gradient_x_input_matches_a_finite_difference(bos_model):
+    # float64 weights; Llama's norms still compute in float32, hence a step of 1e-2 (central difference, O(h²))
+    bos_model.model.double()
+    try:
+        ids = text_encoding(bos_model.tokenizer, TEXT)[:12]
+        target = 17
+        scores = gradient_x_input(bos_model, [ids], [target])[0]
+        assert scores.shape == (len(ids),)
+        embed = bos_model.model.get_input_embeddings()
+        full = torch.tensor([model_input(bos_model.prefix_ids, ids)])
+
+        def logp(position, scale):
+            with torch.no_grad():
+                e = embed(full).clone()
+                e[0, 1 + position] *= scale  # + 1: the BOS comes first
+                return torch.log_softmax(bos_model.model(inputs_embeds=e).logits[0, -1], dim=-1)[target].item()
+
+        for position in (0, 5, len(ids) - 1):
+            h = 1e-2
+            finite = (logp(position, 1 + h) - logp(position, 1 - h)) / (2 * h)
+            assert scores[position] == pytest.approx(finite, rel=1e-3, abs=2e-6)
+    finally:
+        bos_model.model.float()
+
+
+def test_rollout_by_hand_and_with_the_bos_put_back():
+    a1 = np.array([[[1.0, 0.0], [0.25, 0.75]]])  # one head
+    a2 = np.array([[[1.0, 0.0], [0.5, 0.5]]])
+    mix = lambda a: (0.5 * np.eye(2) + 0.5 * a[0]) / (0.5 * np.eye(2) + 0.5 * a[0]).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(attention_rollout(np.stack([a1, a2])), mix(a2) @ mix(a1))
+    # a model with a BOS: text rows that put weight on it; the result equals rolling out the full matrix
+    full = np.array([[[[1.0, 0, 0], [0.6, 0.4, 0], [0.5, 0.2, 0.3]]], [[[1.0, 0, 0], [0.3, 0.7, 0], [0.1, 0.6, 0.3]]]])
+    by_parts = attention_rollout(full[:, :, 1:, 1:], prefix_attention=full[:, :, 1:, 0])
+    np.testing.assert_allclose(by_parts, attention_rollout(full)[1:, 1:])
+
+
+def test_value_norms_equal_the_value_projection(bos_model):
+    ids = text_encoding(bos_model.tokenizer, TEXT)[:10]
+    norms = value_norms(bos_model, ids, blocks=[1, 2])
+    config = bos_model.model.config
+    assert norms.shape == (2, config.num_attention_heads, len(ids))
+    with torch.no_grad():
+        out = bos_model.model(input_ids=torch.tensor([model_input(bos_model.prefix_ids, ids)]), output_hidden_states=True)
+        layer = bos_model.model.model.layers[1]
+        v = layer.self_attn.v_proj(layer.input_layernorm(out.hidden_states[1]))[0, 1:]
+    head_dim = config.hidden_size // config.num_attention_heads
+    v = v.view(len(ids), config.num_key_value_heads, head_dim).norm(dim=-1).T.numpy()
+    group = config.num_attention_heads // config.num_key_value_heads
+    np.testing.assert_allclose(norms[1], np.repeat(v, group, axis=0), rtol=1e-5)
+
+
+def test_value_norms_read_gpt_neox_blocks(tiny_model_dir):
+    tiny = load(str(tiny_model_dir), attentions=True)
+    ids = text_encoding(tiny.tokenizer, TEXT)[:10]
+    norms = value_norms(tiny, ids, blocks=[2])
+    config = tiny.model.config
+    with torch.no_grad():
+        out = tiny.model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+        layer = tiny.model.gpt_neox.layers[1]
+        qkv = layer.attention.query_key_value(layer.input_layernorm(out.hidden_states[1]))
+    head_dim = config.hidden_size // config.num_attention_heads
+    v = qkv.view(1, len(ids), config.num_attention_heads, 3 * head_dim)[0, :, :, 2 * head_dim:]
+    np.testing.assert_allclose(norms[0], v.norm(dim=-1).T.numpy(), rtol=1e-5)
+    weights = hidden_states_for_ids(tiny, [ids], layers=[2], attentions=True)[0]["attentions"][0]
+    scores = value_weighted_attention(weights, norms[0])
+    np.testing.assert_allclose(scores[-1], (weights[:, -1, :] * norms[0]).mean(axis=0))
