@@ -52,7 +52,9 @@ def units() -> dict[str, str]:
     from llmgeom.corpora import sample_passages
     from llmgeom.entropy import coding_rate, companion_matrix_entropy, matrix_entropy, token_spectra
     from llmgeom.extract import hidden_states, layer_entropy
+    from llmgeom.feeding import text_encoding
     from llmgeom.models import load
+    from llmgeom import stats, tokenselect
 
     out = {}
     ladder = load("ladder-w128-l3")
@@ -71,7 +73,7 @@ def units() -> dict[str, str]:
     out["hidden_states"] = digest([s["hidden"] for s in states], [s["attentions"] for s in states])
 
     smol_passages = sample_passages("shakespeare", smol.tokenizer, 6, 14, split="heldout", seed=0)
-    ids = [smol.tokenizer(p.text, add_special_tokens=False)["input_ids"] for p in smol_passages]
+    ids = [text_encoding(smol.tokenizer, p.text) for p in smol_passages]
     inputs, targets = [i[:-1] for i in ids], [i[-1] for i in ids]
     scores = selection.score_context_tokens(smol, inputs, blocks=[3, 15], use_cache=False)
     out["score_context_tokens"] = digest(scores.lasso_state, scores.lasso_update, scores.attention, scores.sink_mass)
@@ -80,6 +82,13 @@ def units() -> dict[str, str]:
     keep = [np.stack([erasure.removal_mask(len(i), [1, 2]), erasure.removal_mask(len(i), [len(i) - 2])]) for i in inputs]
     runs = erasure.masked_runs(smol, inputs, targets, keep, use_cache=False)
     out["masked_runs"] = digest(runs.logprob, runs.last_gain, runs.top_id)
+    divergence = erasure.erasure_divergence(smol, inputs, [erasure.single_erasure_masks(len(i)) for i in inputs],
+                                            use_cache=False)
+    out["erasure_divergence"] = digest(divergence.kl, divergence.greedy_drop)
+    texts_set = tokenselect.Texts(inputs, targets, ["passage"] * len(inputs), [None] * len(inputs), [None] * len(inputs))
+    tables = tokenselect.selector_tables(smol, texts_set, [3, 15], [int(t) for t in targets], use_cache=False)
+    out["selector_tables"] = digest({name.replace("×", "x"): tables[name] for name in tokenselect.SELECTORS})
+    out["sign_flip_p_value"] = digest(stats.sign_flip_p_value(effects[0], n_resamples=500, seed=0))
     picks = [erasure.top_k_positions(e, 2) for e in effects]
     out["position_matched"] = digest(erasure.position_matched(picks, seed=0))
     out["lasso_entry_scores"] = digest(regression.lasso_entry_scores(states[0]["hidden"][1][1:-1], states[0]["hidden"][1][-1]))
@@ -87,7 +96,7 @@ def units() -> dict[str, str]:
     table = np.nan_to_num(scores.lasso_update[:, :, :4].mean(axis=2))
     out["cross_validated_best"] = digest(selection.cross_validated_best(table))
 
-    prompts = [p for task in planted.TASKS for p in planted.generate_planted(task, 5, seed=0)]
+    prompts = [p for task in planted.ALL_TASKS for p in planted.generate_planted(task, 5, seed=0)]
     out["generate_planted"] = digest([repr(p) for p in prompts])
     out["encode_planted"] = digest([list(planted.encode_planted(p, smol.tokenizer).ids) for p in prompts])
 
@@ -97,6 +106,7 @@ def units() -> dict[str, str]:
     out["bootstrap_power_law"] = digest(repr(fit.bootstrap_power_law(x, y, n_boot=50, seed=0)))
     out["bootstrap_mean_ci"] = digest(fit.bootstrap_mean_ci(y[:, 0], n_boot=200, seed=0))
     out["bootstrap_exponent_difference"] = digest(repr(fit.bootstrap_exponent_difference(x, y, y[::-1] + 0.1, n_boot=50, seed=0)))
+    out["cluster_bootstrap_mean_ci"] = digest(fit.cluster_bootstrap_mean_ci(y[:, 0], np.arange(len(y)) % 3, 200, 0))
     out["bootstrap_ratio_ci"] = digest(repr(fit.bootstrap_ratio_ci(y[:, 0], y[:, 1], n_boot=200, seed=0)))
 
     synthetic_states, _ = synthetic.states_with_spectrum(synthetic.power_law_weights(20, 1.2), 64, 32, seed=0)

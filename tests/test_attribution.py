@@ -63,7 +63,7 @@ def test_rollout_by_hand_and_with_the_bos_put_back():
 
 def test_value_norms_equal_the_value_projection(bos_model):
     ids = text_encoding(bos_model.tokenizer, TEXT)[:10]
-    norms = value_norms(bos_model, ids, blocks=[1, 2])
+    norms = value_norms(bos_model, [ids], blocks=[1, 2])[0]
     config = bos_model.model.config
     assert norms.shape == (2, config.num_attention_heads, len(ids))
     with torch.no_grad():
@@ -79,7 +79,7 @@ def test_value_norms_equal_the_value_projection(bos_model):
 def test_value_norms_read_gpt_neox_blocks(tiny_model_dir):
     tiny = load(str(tiny_model_dir), attentions=True)
     ids = text_encoding(tiny.tokenizer, TEXT)[:10]
-    norms = value_norms(tiny, ids, blocks=[2])
+    norms = value_norms(tiny, [ids], blocks=[2])[0]
     config = tiny.model.config
     with torch.no_grad():
         out = tiny.model(input_ids=torch.tensor([ids]), output_hidden_states=True)
@@ -91,3 +91,10 @@ def test_value_norms_read_gpt_neox_blocks(tiny_model_dir):
     weights = hidden_states_for_ids(tiny, [ids], layers=[2], attentions=True)[0]["attentions"][0]
     scores = value_weighted_attention(weights, norms[0])
     np.testing.assert_allclose(scores[-1], (weights[:, -1, :] * norms[0]).mean(axis=0))
+
+
+def test_value_norms_in_padded_batches_equal_single_texts(bos_model):
+    texts = [text_encoding(bos_model.tokenizer, t) for t in (TEXT, "To be, or not to be", "Call me")]
+    together = value_norms(bos_model, texts, blocks=[2], batch_size=3)
+    for ids, batched in zip(texts, together):
+        np.testing.assert_allclose(batched, value_norms(bos_model, [ids], blocks=[2])[0], rtol=1e-5, atol=1e-6)

@@ -39,7 +39,8 @@ def test_both_runs_measured_every_unit(two_fresh_runs):
     assert set(first) == set(second)
     expected = {"layer_entropy", "layer_profile", "hidden_states", "score_context_tokens", "erasure_effects",
                 "masked_runs", "sample_passages", "bootstrap_power_law", "bootstrap_exponent_difference",
-                "generate_planted", "make_triples", "gaussian_simulation"}
+                "generate_planted", "make_triples", "gaussian_simulation", "erasure_divergence", "selector_tables",
+                "sign_flip_p_value", "cluster_bootstrap_mean_ci"}
     assert expected <= set(first), f"units missing: {sorted(expected - set(first))}"
 
 

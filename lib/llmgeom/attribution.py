@@ -106,42 +106,55 @@ def _value_module(layer):
                      "value_weighted_attention knows Llama-style (v_proj) and GPT-NeoX (query_key_value) blocks")
 
 
-def value_norms(loaded, token_ids: Sequence[int], blocks: Sequence[int]) -> np.ndarray:
-    """``[len(blocks), heads, n]``: the norm of the value vector each head reads at each text position.
+def value_norms(loaded, token_ids: Sequence[Sequence[int]], blocks: Sequence[int], batch_size: int = 16
+                ) -> list[np.ndarray]:
+    """Per text, ``[len(blocks), heads, n]``: the norm of the value vector each head reads at each text position.
 
     Blocks are 1-based (block ``b`` outputs hidden state ``b``). Grouped-query heads share their key–value head's
-    vectors.
+    vectors. Texts run in padded batches (right padding changes no real position's value).
     """
+    from llmgeom.extract import _batches_by_length
+
     config = loaded.model.config
     heads = config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     layers = loaded.model.base_model.layers
+    modules = {b: _value_module(layers[b - 1]) for b in blocks}
     captured = {}
-    hooks = []
-    for b in blocks:
-        module, kind = _value_module(layers[b - 1])
-        hooks.append(module.register_forward_hook(
-            lambda m, args, output, b=b, kind=kind: captured.__setitem__(b, (output.detach(), kind))))
+    hooks = [module.register_forward_hook(lambda m, args, output, b=b: captured.__setitem__(b, output.detach()))
+             for b, (module, _) in modules.items()]
     skip = len(loaded.prefix_ids)
+    pad = loaded.tokenizer.pad_token_id
     device = next(loaded.model.parameters()).device
+    out: list[np.ndarray | None] = [None] * len(token_ids)
     try:
-        with torch.no_grad():
-            loaded.model.base_model(input_ids=torch.tensor([model_input(loaded.prefix_ids, token_ids)], device=device),
-                                    use_cache=False)
+        for group in _batches_by_length([list(i) for i in token_ids], batch_size):
+            length = skip + max(len(token_ids[i]) for i in group)
+            ids = torch.full((len(group), length), pad, dtype=torch.long)
+            mask = torch.zeros((len(group), length), dtype=torch.long)
+            for row, i in enumerate(group):
+                fed = model_input(loaded.prefix_ids, token_ids[i])
+                ids[row, : len(fed)] = torch.tensor(fed)
+                mask[row, : len(fed)] = 1
+            with torch.no_grad():
+                loaded.model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+            per_block = []
+            for b in blocks:
+                output, kind = captured[b], modules[b][1]
+                n = output.shape[1]
+                if kind == "neox":
+                    values = output.view(len(group), n, heads, 3 * head_dim)[..., 2 * head_dim :]
+                else:
+                    values = output.view(len(group), n, kv_heads, head_dim).repeat_interleave(heads // kv_heads, dim=2)
+                per_block.append(values.float().norm(dim=-1).transpose(1, 2).cpu().numpy())  # [B, heads, length]
+            for row, i in enumerate(group):
+                n = len(token_ids[i])
+                out[i] = np.stack([block[row, :, skip : skip + n] for block in per_block])
     finally:
         for hook in hooks:
             hook.remove()
-    out = []
-    for b in blocks:
-        output, kind = captured[b]
-        n = output.shape[1]
-        if kind == "neox":
-            values = output.view(1, n, heads, 3 * head_dim)[..., 2 * head_dim :]
-        else:
-            values = output.view(1, n, kv_heads, head_dim).repeat_interleave(heads // kv_heads, dim=2)
-        out.append(values[0, skip:].float().norm(dim=-1).T.cpu().numpy())  # [heads, n]
-    return np.stack(out)
+    return out
 
 
 def value_weighted_attention(attentions, norms) -> np.ndarray:

@@ -198,6 +198,8 @@ def erasure_divergence(
         raise ValueError(f"{loaded.name} is an encoder; masking needs a causal language model")
     if len(token_ids) != len(keep):
         raise ValueError("token_ids and keep need one entry per text")
+    if not len(token_ids):
+        return ErasureDivergence([], [])
     keep = [np.atleast_2d(np.asarray(k, dtype=bool)) for k in keep]
     for ids, k in zip(token_ids, keep):
         if k.shape[1] != len(ids) or not k[0].all() or not k[:, 0].all():

@@ -16,10 +16,13 @@ is about to write finds it trivially. Three more tasks, :data:`NON_IDENTITY_TASK
 copy of any context token, each as a two-shot prompt whose demonstrations never contain the queried answer (a base
 model needs the format; measured, Gemma-3-270M answers 2 of 40 zero-shot capital prompts):
 
-* ``capital-2shot`` — "The capital of Italy is Rome. The capital of Spain is Madrid. The capital of France is"
+* ``capital-2shot`` — "Italy's capital city is Rome. Spain's capital city is Madrid. France's capital city is"
   → " Paris" (44 countries); the answer-bearing token is the queried country;
-* ``opposite`` — "The opposite of hot is cold. … The opposite of early is" → " late" (40 pairs);
+* ``opposite`` — "The word hot is the opposite of cold. … The word early is the opposite of" → " late" (40 pairs);
 * ``past`` — "Today they see, yesterday they saw. … Today they go, yesterday they" → " went" (40 irregular verbs).
+
+In each, three or four tokens separate the answer-bearing word from the query, so that recency alone does not find
+it.
 """
 
 from __future__ import annotations
@@ -137,11 +140,11 @@ def _two_shot(rng, table: dict[str, str], template: str, task: str) -> PlantedPr
 
 
 def _capital_two_shot(rng) -> PlantedPrompt:
-    return _two_shot(rng, CAPITALS | MORE_CAPITALS, "The capital of {} is {}", "capital-2shot")
+    return _two_shot(rng, CAPITALS | MORE_CAPITALS, "{}'s capital city is {}", "capital-2shot")
 
 
 def _opposite(rng) -> PlantedPrompt:
-    return _two_shot(rng, OPPOSITES, "The opposite of {} is {}", "opposite")
+    return _two_shot(rng, OPPOSITES, "The word {} is the opposite of {}", "opposite")
 
 
 def _past(rng) -> PlantedPrompt:

@@ -1,0 +1,455 @@
+"""Chapter 5's experiment (claim C4) as functions: texts, selectors, ground truths, comparisons and the verdict.
+
+The chapter calls :func:`run_experiment` once per decoder and :func:`decide_verdict` once, and shows what they
+return; chapter 6 can build on the same set-up functions. The pieces:
+
+* :func:`passage_texts` and :func:`planted_texts` — the texts one model reads, as text ids (its BOS is added where it
+  runs, :mod:`llmgeom.feeding`), with what each ground truth needs;
+* :func:`baseline_scores` — the attribution baselines of :mod:`llmgeom.attribution` on those texts, laid out like
+  :class:`llmgeom.selection.ContextScores` (``[texts, options, M]``, candidate ``j`` is text token ``j + 1``);
+* :func:`paired_comparison`, :func:`holm_family` and :func:`marginal_cells` — a selector against another on the
+  same texts, each at the option chosen on the other half of the texts, with a bootstrap interval, a sign-flip
+  p-value, Holm's adjustment over a family of such comparisons, and the cells that decide a verdict alone;
+* :func:`selector_tables`, :func:`run_experiment`, :func:`decide_verdict` — every selector against every ground
+  truth of one model, and the verdict over the (decoder × ground truth) family;
+* :func:`cells_markdown`, :func:`family_markdown`, :func:`tasks_markdown` — the chapter's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmgeom.attribution import gradient_x_input, id_match_scores
+from llmgeom.fit import bootstrap_mean_ci
+from llmgeom.selection import cross_validated_best, hit_at_k
+from llmgeom.stats import holm, sign_flip_p_value
+
+
+@dataclass
+class Texts:
+    """The texts one model reads for chapter 5, and what each ground truth needs.
+
+    ``ids[i]`` are text ids (the model reads its BOS first where it has one); ``targets[i]`` the token to predict
+    after them (the true next token of a passage, the first token of a planted answer); ``kind[i]`` is
+    ``"passage"`` or the planted task; ``bearing[i]`` (planted) and ``content[i]`` (passages) are bool arrays over
+    the candidates, text tokens ``1 .. n − 2``, or ``None`` where they do not apply.
+    """
+
+    ids: list[list[int]]
+    targets: list[int]
+    kind: list[str]
+    bearing: list[np.ndarray | None] = field(default_factory=list)
+    content: list[np.ndarray | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def passage_texts(loaded, corpus: str, n_texts: int, n_input: int, seed: int = 0) -> Texts:
+    """Held-out passages of ``n_input`` text tokens, each with its true next token and its content words."""
+    from llmgeom.corpora import sample_passages
+    from llmgeom.feeding import text_encoding
+    from llmgeom.selection import content_word_mask
+
+    passages = sample_passages(corpus, loaded.tokenizer, n_texts, n_input + 1, seed=seed)
+    encoded = [text_encoding(loaded.tokenizer, p.text, offsets=True) for p in passages]
+    return Texts(
+        ids=[ids[:-1] for ids, _ in encoded],
+        targets=[ids[-1] for ids, _ in encoded],
+        kind=["passage"] * len(passages),
+        bearing=[None] * len(passages),
+        content=[content_word_mask(p.text, offsets[:-1])[1:-1] for p, (_, offsets) in zip(passages, encoded)],
+    )
+
+
+def planted_texts(loaded, tasks: Sequence[str], n_per_task: int, seed: int = 0) -> Texts:
+    """Planted prompts of every task in ``tasks``, ``n_per_task`` each, with their answer-bearing candidates."""
+    from llmgeom.planted import encode_planted, generate_planted
+
+    prompts = [encode_planted(p, loaded.tokenizer) for task in tasks for p in generate_planted(task, n_per_task, seed=seed)]
+    return Texts(
+        ids=[p.ids for p in prompts],
+        targets=[p.answer_id for p in prompts],
+        kind=[p.prompt.task for p in prompts],
+        bearing=[p.answer_bearing[1:-1] for p in prompts],
+        content=[None] * len(prompts),
+    )
+
+
+def top_predictions(loaded, texts: Texts) -> np.ndarray:
+    """``[texts]``: the model's most likely next token after each text (cached with the masked runs)."""
+    from llmgeom.erasure import masked_runs
+
+    runs = masked_runs(loaded, texts.ids, texts.targets, [np.ones((1, len(i)), bool) for i in texts.ids], layer=None)
+    return np.array([int(top[0]) for top in runs.top_id])
+
+
+def baseline_scores(loaded, texts: Texts, top_ids: Sequence[int]) -> dict[str, np.ndarray]:
+    """The baselines that need no block choice, ``{name: [texts, 1, M]}`` (NaN-padded to the longest text).
+
+    * ``gradient × input`` for the log-probability of each text's target;
+    * ``id-match``: 1 where the candidate's token is the model's top prediction;
+    * ``recency``: later candidates first; ``random``: a fixed uniform draw per text.
+    """
+    width = max(len(i) for i in texts.ids) - 2
+    out = {name: np.full((len(texts), 1, width), np.nan) for name in ("gradient × input", "id-match", "recency", "random")}
+    gradients = gradient_x_input(loaded, texts.ids, texts.targets)
+    for t, ids in enumerate(texts.ids):
+        m = len(ids) - 2
+        out["gradient × input"][t, 0, :m] = gradients[t][1:-1]
+        out["id-match"][t, 0, :m] = id_match_scores(ids[1:-1], top_ids[t])
+        out["recency"][t, 0, :m] = np.arange(m, dtype=float)
+        out["random"][t, 0, :m] = np.random.default_rng([t, len(ids)]).random(m)
+    return out
+
+
+def metric_table(scores: np.ndarray, truths: Sequence[np.ndarray | None], metric) -> np.ndarray:
+    """``metric(scores, truth)`` per text and option: ``[texts, options]``; NaN where a text has no truth."""
+    table = np.full(scores.shape[:2], np.nan)
+    for t, truth in enumerate(truths):
+        if truth is None:
+            continue
+        m = len(truth)
+        for o in range(scores.shape[1]):
+            table[t, o] = metric(scores[t, o, :m], truth)
+    return table
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a − b`` of one metric over the same texts, each at its option chosen out of sample."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    n_texts: int
+    adjusted_p: float = float("nan")
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.adjusted_p < 0.05)
+
+
+def paired_comparison(table_a: np.ndarray, table_b: np.ndarray, n_resamples: int = 2000, seed: int = 0
+                      ) -> Comparison | None:
+    """Selector ``a`` minus selector ``b`` on the same texts, each at the option (block, head) chosen on the other
+    half of the texts (:func:`llmgeom.selection.cross_validated_best`): mean difference, 95% bootstrap interval
+    and two-sided sign-flip p-value, both with ``n_resamples`` resamples. ``None`` under 10 texts."""
+    diff = cross_validated_best(table_a) - cross_validated_best(table_b)
+    diff = diff[np.isfinite(diff)]
+    if len(diff) < 10:
+        return None
+    mean, low, high = bootstrap_mean_ci(diff, n_resamples, seed)
+    return Comparison(mean, low, high, sign_flip_p_value(diff, n_resamples, seed), len(diff))
+
+
+def holm_family(comparisons: dict) -> dict:
+    """Holm-adjust a family ``{cell: Comparison or None}``: each tested cell gets its ``adjusted_p``."""
+    from dataclasses import replace
+
+    cells = [k for k, v in comparisons.items() if v is not None]
+    adjusted = holm([comparisons[k].p_value for k in cells]) if cells else []
+    out = dict(comparisons)
+    for k, p in zip(cells, adjusted):
+        out[k] = replace(comparisons[k], adjusted_p=float(p))
+    return out
+
+
+def marginal_cells(comparisons: dict, decide) -> list:
+    """The cells that decide a verdict on their own: moving that one cell's interval by its own width, up or
+    down, changes ``decide``'s answer.
+
+    ``decide`` maps ``{cell: +1 (interval above 0), −1 (below), 0 (straddles)}`` to a verdict; untested cells
+    (``None``) are left out. A verdict with any such cell is *marginal*: a boundary cell, not the data as a whole,
+    decides it.
+    """
+    def sign(low, high):
+        return 1 if low > 0 else (-1 if high < 0 else 0)
+
+    tested = {k: c for k, c in comparisons.items() if c is not None}
+    signs = {k: sign(c.low, c.high) for k, c in tested.items()}
+    verdict = decide(signs)
+    out = []
+    for k, c in tested.items():
+        width = c.high - c.low
+        for shift in (width, -width):
+            moved = dict(signs)
+            moved[k] = sign(c.low + shift, c.high + shift)
+            if decide(moved) != verdict:
+                out.append(k)
+                break
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the experiment
+
+SELECTORS = ("lasso (state)", "lasso (update)", "attention (head mean)", "attention (best head)", "attention rollout",
+             "value-weighted attention", "gradient × input", "id-match", "recency", "random")
+"""Every selector chapter 5 scores. ``lasso (state)`` is the paper's regression (the verdict's primary selector),
+``lasso (update)`` this book's variant, reported beside it; the last three are baselines."""
+PRIMARY, VARIANT, REFERENCE = "lasso (state)", "lasso (update)", "attention (head mean)"
+_STORED = {name: f"s{i}" for i, name in enumerate(SELECTORS)}  # array names in the cache file
+
+
+def selector_tables(loaded, texts: Texts, blocks: Sequence[int], top_ids: Sequence[int], use_cache: bool = True
+                    ) -> dict[str, np.ndarray]:
+    """Every selector's scores, ``{selector: [texts, options, M]}`` (NaN-padded), cached.
+
+    Options are the blocks (1-based; each selector looks at what block ``b`` reads), blocks × heads for the best
+    head, and a single option for the baselines. Rollout composes blocks ``1 .. b``; value-weighted attention is
+    block ``b``'s head mean of ``α · ‖v‖``.
+    """
+    import hashlib
+    import json
+
+    from llmgeom.attribution import attention_rollout, value_norms, value_weighted_attention
+    from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
+    from llmgeom.extract import hidden_states_for_ids, model_fingerprint
+    from llmgeom.selection import score_context_tokens
+
+    blocks = [int(b) for b in blocks]
+    key = make_key("selector_tables", model=model_fingerprint(loaded), blocks=blocks, top=list(map(int, top_ids)),
+                   ids=hashlib.sha256(json.dumps([[*map(int, i), int(t)] for i, t in zip(texts.ids, texts.targets)])
+                                      .encode()).hexdigest())
+    path = cache_dir("results") / f"selector_tables-{key}.npz"
+    if use_cache and (hit := load_arrays(path)) is not None:
+        return {name: hit[_STORED[name]] for name in SELECTORS}
+    scores = score_context_tokens(loaded, texts.ids, blocks, use_cache=use_cache)
+    n, width = len(texts), max(len(i) for i in texts.ids) - 2
+    heads = scores.attention.shape[2] - 1
+    out = {
+        "lasso (state)": scores.lasso_state,
+        "lasso (update)": scores.lasso_update,
+        "attention (head mean)": scores.attention[:, :, -1],
+        "attention (best head)": scores.attention[:, :, :-1].reshape(n, len(blocks) * heads, width),
+        "attention rollout": np.full((n, len(blocks), width), np.nan),
+        "value-weighted attention": np.full((n, len(blocks), width), np.nan),
+    }
+    states = hidden_states_for_ids(loaded, texts.ids, list(range(1, max(blocks) + 1)), attentions=True)
+    all_norms = value_norms(loaded, texts.ids, blocks)
+    for t, (ids, result, norms) in enumerate(zip(texts.ids, states, all_norms)):
+        m = len(ids) - 2
+        bos = result.get("prefix_attention")
+        for j, b in enumerate(blocks):
+            rolled = attention_rollout(result["attentions"][:b], None if bos is None else bos[:b])
+            out["attention rollout"][t, j, :m] = rolled[-1, 1:-1]
+            weighted = value_weighted_attention(result["attentions"][b - 1], norms[j])
+            out["value-weighted attention"][t, j, :m] = weighted[-1, 1:-1]
+    out |= baseline_scores(loaded, texts, top_ids)
+    if use_cache:
+        save_arrays(path, **{_STORED[name]: out[name] for name in SELECTORS})
+    return out
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One selector against one ground truth: mean of the per-text metric (each text at the option chosen on the
+    other half of the texts) with a 95% bootstrap interval, over ``n`` texts."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+def evaluate(table: np.ndarray, n_boot: int = 1000, seed: int = 0) -> Cell | None:
+    """:class:`Cell` of a ``[texts, options]`` metric table; ``None`` under 10 texts with a value."""
+    values = cross_validated_best(table)
+    values = values[np.isfinite(values)]
+    if len(values) < 10:
+        return None
+    return Cell(*bootstrap_mean_ci(values, n_boot, seed), len(values))
+
+
+FAMILY = ("erasure (passages)", "content words", "planted (answer-bearing)", "planted erasure (KL)",
+          "planted erasure (greedy token)")
+"""The ground truths of the verdict, each a cell per decoder; ``planted …`` use the non-identity prompts the model
+answers."""
+GROUND_TRUTHS = FAMILY + ("planted top-1 hit",)
+CHANCE = {"erasure (passages)": 0.0, "content words": 0.5, "planted (answer-bearing)": 0.5, "planted erasure (KL)": 0.0,
+          "planted erasure (greedy token)": 0.0}
+
+
+@dataclass
+class ModelResult:
+    """Chapter 5 on one model. ``cells[truth, selector]`` and ``per_task[task, selector]`` (top-1 hit on the prompts
+    of one task the model answers) are :class:`Cell` or ``None``; ``comparisons[truth, "state"|"update"]`` is Lasso
+    (state or update) minus head-mean attention; ``erasure`` summarises the natural-text erasure effects."""
+
+    name: str
+    n_layers: int
+    blocks: list[int]
+    cells: dict
+    comparisons: dict
+    per_task: dict
+    n_answered: dict
+    n_passages: int
+    erasure: dict
+    sink_mass: np.ndarray
+    sink_rate: np.ndarray
+
+
+def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int], n_boot: int = 1000,
+                   n_resamples: int = 2000, seed: int = 0) -> ModelResult:
+    """Every selector against every ground truth on one model, and the paired comparisons of the verdict.
+
+    Each metric is read per text at the block (and head) chosen on the other half of the texts; intervals are 95%
+    bootstrap intervals over texts; p-values are two-sided sign-flip tests with ``n_resamples`` resamples.
+    """
+    from llmgeom.erasure import erasure_divergence, erasure_effects, single_erasure_masks
+    from llmgeom.planted import ALL_TASKS, NON_IDENTITY_TASKS
+    from llmgeom.selection import auroc, score_context_tokens, spearman
+
+    top_p, top_q = top_predictions(loaded, passages), top_predictions(loaded, planted)
+    answered = top_q == np.array(planted.targets)
+    tables_p = selector_tables(loaded, passages, blocks, top_p)
+    tables_q = selector_tables(loaded, planted, blocks, top_q)
+    effects = erasure_effects(loaded, passages.ids, passages.targets)
+    pool = np.flatnonzero(answered & np.isin(planted.kind, NON_IDENTITY_TASKS))
+    divergence = erasure_divergence(loaded, [planted.ids[i] for i in pool],
+                                    [single_erasure_masks(len(planted.ids[i])) for i in pool])
+    top1 = lambda s, b: hit_at_k(s, b, 1)  # noqa: E731
+    truths = {
+        "erasure (passages)": (tables_p, np.arange(len(passages)), effects, spearman),
+        "content words": (tables_p, np.arange(len(passages)), passages.content, auroc),
+        "planted (answer-bearing)": (tables_q, pool, [planted.bearing[i] for i in pool], auroc),
+        "planted erasure (KL)": (tables_q, pool, divergence.kl, spearman),
+        "planted erasure (greedy token)": (tables_q, pool, divergence.greedy_drop, spearman),
+        "planted top-1 hit": (tables_q, pool, [planted.bearing[i] for i in pool], top1),
+    }
+    cells, comparisons, metric_tables = {}, {}, {}
+    for truth, (tables, rows, values, metric) in truths.items():
+        for selector in SELECTORS:
+            metric_tables[truth, selector] = metric_table(tables[selector][rows], values, metric)
+            cells[truth, selector] = evaluate(metric_tables[truth, selector], n_boot, seed)
+        for short, selector in (("state", PRIMARY), ("update", VARIANT)):
+            comparisons[truth, short] = paired_comparison(metric_tables[truth, selector],
+                                                          metric_tables[truth, REFERENCE], n_resamples, seed)
+    per_task, n_answered = {}, {}
+    for task in [t for t in ALL_TASKS if t in planted.kind]:
+        rows = np.flatnonzero(answered & (np.array(planted.kind) == task))
+        n_answered[task] = len(rows)
+        for selector in SELECTORS:
+            table = metric_table(tables_q[selector][rows], [planted.bearing[i] for i in rows], top1)
+            per_task[task, selector] = evaluate(table, n_boot, seed)
+    largest = np.array([e.max() for e in effects])
+    sink = score_context_tokens(loaded, passages.ids, blocks)
+    return ModelResult(
+        name=loaded.name, n_layers=loaded.n_layers, blocks=list(blocks), cells=cells, comparisons=comparisons,
+        per_task=per_task, n_answered=n_answered, n_passages=len(passages),
+        erasure={"median_largest": float(np.median(largest)),
+                 "share_small": float(np.mean(np.abs(np.concatenate(effects)) < 0.05)),
+                 "n_pool": int(len(pool))},
+        sink_mass=sink.sink_mass.mean(axis=0), sink_rate=sink.sink_rate.mean(axis=0),
+    )
+
+
+@dataclass
+class Verdict:
+    """The verdict on C4 over every (decoder × ground truth) cell of :data:`FAMILY`.
+
+    ``family[(model, truth)]`` is state-Lasso minus head-mean attention with its Holm-adjusted p-value;
+    ``per_model[model]`` the rule's word for that decoder; ``word`` the overall verdict (``model-dependent`` when the
+    decoders differ); ``better`` / ``worse`` the cells where the difference is significant after Holm, in either
+    direction; ``above_chance`` the cells where state-Lasso's interval lies above chance; ``marginal`` the cells
+    that decide the verdict alone.
+    """
+
+    family: dict
+    per_model: dict
+    word: str
+    better: list
+    worse: list
+    above_chance: list
+    tested: list
+    marginal: list
+
+
+def _rule(better: bool, everywhere_above: bool) -> str:
+    if everywhere_above and better:
+        return "reproduced"
+    return "partly reproduced" if (everywhere_above or better) else "not reproduced"
+
+
+def decide_verdict(results: dict) -> Verdict:
+    """The rule, per decoder: *reproduced* if state-Lasso is above chance in every tested cell and significantly
+    better than head-mean attention (Holm-adjusted p < 0.05 over the whole family) in at least one; *not
+    reproduced* if neither; *partly reproduced* otherwise. The overall word is the decoders' common word, or
+    *model-dependent*."""
+    family = holm_family({(m, t): r.comparisons[t, "state"] for m, r in results.items() for t in FAMILY})
+    tested = [k for k, c in family.items() if c is not None]
+    better = [k for k in tested if family[k].significant and family[k].difference > 0]
+    worse = [k for k in tested if family[k].significant and family[k].difference < 0]
+    chance_cells = {(m, t): results[m].cells[t, PRIMARY] for m in results for t in FAMILY}
+    above = [k for k, c in chance_cells.items() if c is not None and c.low > CHANCE[k[1]]]
+
+    def words(better_cells, above_cells):
+        per = {m: _rule(any(k[0] == m for k in better_cells),
+                        all(k in above_cells for k in chance_cells if k[0] == m and chance_cells[k] is not None))
+               for m in results}
+        return per, (next(iter(per.values())) if len(set(per.values())) == 1 else "model-dependent")
+
+    per_model, word = words(better, above)
+    # which single cell decides the verdict: judged on the intervals (Holm's p moves with them)
+    intervals = {("vs attention", *k): family[k] for k in tested}
+    intervals |= {("above chance", *k): Comparison(c.mean - CHANCE[k[1]], c.low - CHANCE[k[1]], c.high - CHANCE[k[1]],
+                                                   float("nan"), c.n)
+                  for k, c in chance_cells.items() if c is not None}
+
+    def decide(signs):
+        b = [k[1:] for k, s in signs.items() if k[0] == "vs attention" and s > 0]
+        a = [k[1:] for k, s in signs.items() if k[0] == "above chance" and s > 0]
+        return words(b, a)[1]
+
+    marginal = marginal_cells(intervals, decide)
+    return Verdict(family, per_model, word, better, worse, above, tested, marginal)
+
+
+# ------------------------------------------------------------------------------------------------- the tables
+
+
+def _cell(cell: Cell | None, digits: int = 2) -> str:
+    return "—" if cell is None else f"{cell.mean:.{digits}f} [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
+
+
+def cells_markdown(result: ModelResult, selectors: Sequence[str] = SELECTORS) -> str:
+    """One Markdown table: every ground truth (rows) against every selector (columns), mean [95% CI], n texts."""
+    lines = ["| ground truth (metric; chance) | texts | " + " | ".join(selectors) + " |",
+             "|---|---:|" + "---:|" * len(selectors)]
+    labels = {"erasure (passages)": "erasure, passages (Spearman; 0)", "content words": "content words (AUROC; 0.5)",
+              "planted (answer-bearing)": "planted, answer-bearing (AUROC; 0.5)",
+              "planted erasure (KL)": "planted erasure, KL (Spearman; 0)",
+              "planted erasure (greedy token)": "planted erasure, greedy token (Spearman; 0)",
+              "planted top-1 hit": "planted, top-1 answer-bearing (share)"}
+    for truth in GROUND_TRUTHS:
+        n = max((c.n for s in selectors if (c := result.cells[truth, s]) is not None), default=0)
+        lines.append(f"| {labels[truth]} | {n} | " + " | ".join(_cell(result.cells[truth, s]) for s in selectors) + " |")
+    return "\n".join(lines)
+
+
+def family_markdown(verdict: Verdict, labels: dict | None = None) -> str:
+    """The verdict's family: per (model, ground truth) the state-Lasso − attention difference, its interval, the
+    sign-flip p-value and Holm's adjusted p, and whether the cell alone decides the verdict."""
+    labels = labels or {}
+    lines = ["| model | ground truth | state-Lasso − attention | 95% CI | p | Holm p | decides the verdict alone |",
+             "|---|---|---:|---|---:|---:|---|"]
+    marginal = {k[1:] for k in verdict.marginal if k[0] == "vs attention"}
+    for (model, truth), c in verdict.family.items():
+        if c is None:
+            lines.append(f"| {labels.get(model, model)} | {truth} | — | too few texts | | | |")
+            continue
+        lines.append(f"| {labels.get(model, model)} | {truth} | {c.difference:+.3f} | {c.low:+.3f} to {c.high:+.3f} | "
+                     f"{c.p_value:.4f} | {c.adjusted_p:.4f} | {'yes' if (model, truth) in marginal else 'no'} |")
+    return "\n".join(lines)
+
+
+def tasks_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
+    """Top-1 hit per planted task (prompts the model answers): mean [95% CI], or — under 10 prompts."""
+    lines = ["| task | answered | " + " | ".join(selectors) + " |", "|---|---:|" + "---:|" * len(selectors)]
+    for task, n in result.n_answered.items():
+        lines.append(f"| {task} | {n} | " + " | ".join(_cell(result.per_task[task, s]) for s in selectors) + " |")
+    return "\n".join(lines)
