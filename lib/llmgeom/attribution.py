@@ -113,7 +113,7 @@ def value_norms(loaded, token_ids: Sequence[Sequence[int]], blocks: Sequence[int
     Blocks are 1-based (block ``b`` outputs hidden state ``b``). Grouped-query heads share their key–value head's
     vectors. Texts run in padded batches (right padding changes no real position's value).
     """
-    from llmgeom.extract import _batches_by_length
+    from llmgeom.extract import _batches_by_length, padded_inputs
 
     config = loaded.model.config
     heads = config.num_attention_heads
@@ -124,19 +124,11 @@ def value_norms(loaded, token_ids: Sequence[Sequence[int]], blocks: Sequence[int
     captured = {}
     hooks = [module.register_forward_hook(lambda m, args, output, b=b: captured.__setitem__(b, output.detach()))
              for b, (module, _) in modules.items()]
-    skip = len(loaded.prefix_ids)
-    pad = loaded.tokenizer.pad_token_id
     device = next(loaded.model.parameters()).device
     out: list[np.ndarray | None] = [None] * len(token_ids)
     try:
         for group in _batches_by_length([list(i) for i in token_ids], batch_size):
-            length = skip + max(len(token_ids[i]) for i in group)
-            ids = torch.full((len(group), length), pad, dtype=torch.long)
-            mask = torch.zeros((len(group), length), dtype=torch.long)
-            for row, i in enumerate(group):
-                fed = model_input(loaded.prefix_ids, token_ids[i])
-                ids[row, : len(fed)] = torch.tensor(fed)
-                mask[row, : len(fed)] = 1
+            ids, mask, skip = padded_inputs(loaded, token_ids, group)
             with torch.no_grad():
                 loaded.model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
             per_block = []

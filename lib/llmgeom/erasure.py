@@ -68,6 +68,15 @@ def _last_gain(states: np.ndarray, keep: np.ndarray, noise_variance: float) -> f
     return float(ridge_gains(prepare_states(states[keep]), noise_variance)[-1])
 
 
+def _last_logits(loaded, ids, mask, output_hidden_states: bool = False):
+    """One forward pass that computes the vocabulary projection at the last position only, where supported."""
+    inputs = dict(input_ids=ids, attention_mask=mask, output_hidden_states=output_hidden_states, use_cache=False)
+    try:
+        return loaded.model(**inputs, logits_to_keep=1)
+    except TypeError:  # an architecture without logits_to_keep
+        return loaded.model(**inputs)
+
+
 @torch.no_grad()
 def _run_group(loaded, rows, layer, noise_variance):
     skip = len(loaded.prefix_ids)
@@ -76,12 +85,8 @@ def _run_group(loaded, rows, layer, noise_variance):
     full_keep = np.stack([f[1] for f in fed])
     keep = full_keep[:, skip:]
     device = next(loaded.model.parameters()).device
-    inputs = dict(input_ids=ids.to(device), attention_mask=torch.from_numpy(full_keep).long().to(device),
-                  output_hidden_states=layer is not None, use_cache=False)
-    try:
-        out = loaded.model(**inputs, logits_to_keep=1)
-    except TypeError:  # an architecture without logits_to_keep
-        out = loaded.model(**inputs)
+    out = _last_logits(loaded, ids.to(device), torch.from_numpy(full_keep).long().to(device),
+                       output_hidden_states=layer is not None)
     logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
     states = out.hidden_states[layer][:, skip:].float().cpu().numpy() if layer is not None else None
     return [
@@ -220,13 +225,8 @@ def erasure_divergence(
         log_p = []
         for start in range(0, len(k), batch_size):
             fed = [model_input(loaded.prefix_ids, ids, row) for row in k[start : start + batch_size]]
-            inputs = dict(input_ids=torch.tensor(np.stack([f[0] for f in fed]), device=device),
-                          attention_mask=torch.from_numpy(np.stack([f[1] for f in fed])).long().to(device),
-                          use_cache=False)
-            try:
-                out = loaded.model(**inputs, logits_to_keep=1)
-            except TypeError:  # an architecture without logits_to_keep
-                out = loaded.model(**inputs)
+            out = _last_logits(loaded, torch.tensor(np.stack([f[0] for f in fed]), device=device),
+                               torch.from_numpy(np.stack([f[1] for f in fed])).long().to(device))
             log_p.append(torch.log_softmax(out.logits[:, -1].double(), dim=-1).cpu())
         log_p = torch.cat(log_p)
         full, masked = log_p[0], log_p[1:]

@@ -104,20 +104,25 @@ def _batches_by_length(token_ids: list[list[int]], batch_size: int) -> list[list
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-@torch.no_grad()
-def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) -> Batch:
-    """One padded batch; the model reads ``prefix + ids``, the batch holds text positions only."""
-    pad = loaded.tokenizer.pad_token_id
+def padded_inputs(loaded: LoadedModel, token_ids, batch_indices) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(ids [B, P + N], mask [B, P + N], P)``: each text's prefix and ids, padded on the right (``P`` = prefix)."""
     prefix = list(loaded.prefix_ids)
     skip = len(prefix)
     length = skip + max(1, max(len(token_ids[i]) for i in batch_indices))  # a batch of empty texts still runs
-    device = next(loaded.model.parameters()).device
-    ids = torch.full((len(batch_indices), length), pad, dtype=torch.long)
+    ids = torch.full((len(batch_indices), length), loaded.tokenizer.pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(batch_indices), length), dtype=torch.long)
     for row, i in enumerate(batch_indices):
         n = skip + len(token_ids[i])
         ids[row, :n] = torch.tensor(prefix + list(token_ids[i]), dtype=torch.long)
         mask[row, :n] = 1
+    return ids, mask, skip
+
+
+@torch.no_grad()
+def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) -> Batch:
+    """One padded batch; the model reads ``prefix + ids``, the batch holds text positions only."""
+    ids, mask, skip = padded_inputs(loaded, token_ids, batch_indices)
+    device = next(loaded.model.parameters()).device
     # the backbone, not the language-model head: hidden states are the same (the last one after the final norm)
     # and no logits are computed — for SmolLM2 the vocabulary projection is a fifth of the forward pass
     backbone = getattr(loaded.model, "base_model", loaded.model)
