@@ -54,7 +54,7 @@ def units() -> dict[str, str]:
     from llmgeom.extract import hidden_states, layer_entropy
     from llmgeom.feeding import text_encoding
     from llmgeom.models import load
-    from llmgeom import stats, tokenselect
+    from llmgeom import spread, stats, tokenselect
 
     out = {}
     ladder = load("ladder-w128-l3")
@@ -89,6 +89,11 @@ def units() -> dict[str, str]:
     tables = tokenselect.selector_tables(smol, texts_set, [3, 15], [int(t) for t in targets], use_cache=False)
     out["selector_tables"] = digest({name.replace("×", "x"): tables[name] for name in tokenselect.SELECTORS})
     out["sign_flip_p_value"] = digest(stats.sign_flip_p_value(effects[0], n_resamples=500, seed=0))
+    spread_ids = [np.array([*i, t]) for i, t in zip(inputs, targets)]
+    spread_texts = spread.SpreadTexts(spread_ids, [1] * len(spread_ids), spread.donor_table([len(i) for i in spread_ids], 2, 0),
+                                      ["passage"] * len(spread_ids), [None] * len(spread_ids), list(range(len(spread_ids))))
+    removed = spread.spread_experiment(smol, spread_texts, {"recency": [np.arange(len(i) - 2.0) for i in inputs]}, (1, 2))
+    out["spread_experiment"] = digest({f"{r} {m} {n} {k}": v for (r, m), e in removed.items() for (n, k), v in e.sets.items()})
     picks = [erasure.top_k_positions(e, 2) for e in effects]
     out["position_matched"] = digest(erasure.position_matched(picks, seed=0))
     out["lasso_entry_scores"] = digest(regression.lasso_entry_scores(states[0]["hidden"][1][1:-1], states[0]["hidden"][1][-1]))

@@ -68,13 +68,16 @@ def _last_gain(states: np.ndarray, keep: np.ndarray, noise_variance: float) -> f
     return float(ridge_gains(prepare_states(states[keep]), noise_variance)[-1])
 
 
-def _last_logits(loaded, ids, mask, output_hidden_states: bool = False):
-    """One forward pass that computes the vocabulary projection at the last position only, where supported."""
+def _last_logits(loaded, ids, mask, output_hidden_states: bool = False, n_positions: int = 1):
+    """One forward pass that computes the vocabulary projection at the last ``n_positions`` positions only, where
+    supported; ``.logits`` is then ``[batch, n_positions, vocab]`` either way."""
     inputs = dict(input_ids=ids, attention_mask=mask, output_hidden_states=output_hidden_states, use_cache=False)
     try:
-        return loaded.model(**inputs, logits_to_keep=1)
+        out = loaded.model(**inputs, logits_to_keep=n_positions)
     except TypeError:  # an architecture without logits_to_keep
-        return loaded.model(**inputs)
+        out = loaded.model(**inputs)
+    out.logits = out.logits[:, -n_positions:]
+    return out
 
 
 @torch.no_grad()

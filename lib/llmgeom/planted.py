@@ -165,12 +165,14 @@ def generate_planted(task: str, n: int, seed: int = 0) -> list[PlantedPrompt]:
 
 @dataclass(frozen=True)
 class EncodedPrompt:
-    """A prompt for one tokenizer: ``ids`` ``[n]``, the answer's first token, and which tokens bear it."""
+    """A prompt for one tokenizer: ``ids`` ``[n]``, the answer's first token, which tokens bear it, and every token
+    of the answer (``answer_ids[0] == answer_id``; chapter 6 measures the loss over all of them)."""
 
     prompt: PlantedPrompt
     ids: list[int]
     answer_id: int
     answer_bearing: np.ndarray  # bool [n]
+    answer_ids: tuple[int, ...] = ()
 
     @property
     def answer_in_context(self) -> bool:
@@ -191,4 +193,4 @@ def encode_planted(prompt: PlantedPrompt, tokenizer) -> EncodedPrompt:
     bearing = np.array([any(s < b and a < e for a, b in prompt.spans) for s, e in offsets], dtype=bool)
     if not bearing.any():
         raise ValueError(f"no token covers the answer-bearing span of {prompt.text!r}")
-    return EncodedPrompt(prompt, ids, int(full[len(ids)]), bearing)
+    return EncodedPrompt(prompt, ids, int(full[len(ids)]), bearing, tuple(int(i) for i in full[len(ids):]))

@@ -12,6 +12,8 @@ return; chapter 6 can build on the same set-up functions. The pieces:
   p-value, Holm's adjustment over a family of such comparisons, and the cells that decide a verdict alone;
 * :func:`selector_tables`, :func:`run_experiment`, :func:`decide_verdict` — every selector against every ground
   truth of one model, and the verdict over the (decoder × ground truth) family;
+* :func:`answered_pool`, :func:`chosen_options` — the prompts a model answers, and each selector's block (and
+  head) chosen on them, for chapter 6;
 * :func:`cells_markdown`, :func:`family_markdown`, :func:`tasks_markdown` — the chapter's tables.
 """
 
@@ -242,6 +244,31 @@ def selector_tables(loaded, texts: Texts, blocks: Sequence[int], top_ids: Sequen
     out |= baseline_scores(loaded, texts, top_ids)
     if use_cache:
         save_arrays(path, **{_STORED[name]: out[name] for name in SELECTORS})
+    return out
+
+
+def answered_pool(loaded, planted: Texts) -> np.ndarray:
+    """Indices of the non-identity planted prompts whose answer is the model's top prediction (chapter 5's pool)."""
+    from llmgeom.planted import NON_IDENTITY_TASKS
+
+    answered = top_predictions(loaded, planted) == np.array(planted.targets)
+    return np.flatnonzero(answered & np.isin(planted.kind, NON_IDENTITY_TASKS))
+
+
+def chosen_options(loaded, planted: Texts, blocks: Sequence[int]) -> dict[str, int]:
+    """Each selector's option (block, or block × head) with the highest mean answer-bearing AUROC on the planted
+    prompts of :func:`answered_pool` — texts other than any passage it is then applied to, so the choice is out of
+    sample there (chapter 6). Selectors with one option get 0."""
+    from llmgeom.selection import auroc
+
+    pool = answered_pool(loaded, planted)
+    tables = selector_tables(loaded, planted, blocks, top_predictions(loaded, planted))
+    out = {}
+    for selector in SELECTORS:
+        table = metric_table(tables[selector][pool], [planted.bearing[i] for i in pool], auroc)
+        with np.errstate(all="ignore"):
+            means = np.nanmean(table, axis=0) if len(pool) else np.zeros(table.shape[1])
+        out[selector] = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
     return out
 
 

@@ -1,0 +1,149 @@
+"""Chapter 6's measurement (llmgeom.spread): resample ablation, the m-token loss and KL, the oracles, the rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from llmgeom.feeding import model_input
+from llmgeom.spread import (MEANINGFUL, Effects, SpreadTexts, concentration_reading, continuation_runs, control_passes,
+                            cross_fitted_oracle, donor_table, literal_reading, naive_oracle, resampled,
+                            spread_experiment)
+
+
+def test_resampled_replaces_only_the_removed_positions_with_the_donors_tokens_there():
+    ids, donor = np.arange(10, 20), np.arange(100, 110)
+    out = resampled(ids, [2, 5], donor)
+    assert out[2] == donor[2] and out[5] == donor[5]
+    assert (np.delete(out, [2, 5]) == np.delete(ids, [2, 5])).all()
+    with pytest.raises(ValueError, match="as many tokens"):
+        resampled(ids, [2], donor[:-1])
+
+
+def test_donors_share_the_group_are_never_the_text_itself_and_small_groups_get_none():
+    groups = ["a"] * 5 + ["b"] * 2
+    donors = donor_table(groups, 2, seed=3)
+    for i, d in enumerate(donors[:5]):
+        assert len(d) == 2 and i not in d and all(groups[j] == "a" for j in d) and len(set(d)) == 2
+    assert donors[5] == donors[6] == []  # a group of two cannot give each text two other donors
+    received = np.bincount(sum(donors[:5], []), minlength=5)
+    assert (received == 2).all()  # every text is a donor as often as it receives
+    assert donor_table(groups, 2, seed=3) == donors
+
+
+def random_texts(loaded, n_texts=6, n=12, n_targets=3, seed=0):
+    rng = np.random.default_rng(seed)
+    special = set(loaded.tokenizer.all_special_ids)
+    vocab = np.array([i for i in range(len(loaded.tokenizer)) if i not in special])
+    ids = [rng.choice(vocab, n, replace=False) for _ in range(n_texts)]
+    return SpreadTexts(ids, [n_targets] * n_texts, donor_table([n] * n_texts, 2, seed), ["passage"] * n_texts,
+                       [None] * n_texts, list(range(n_texts)))
+
+
+def test_resampling_feeds_the_text_with_donor_tokens_at_removed_positions_and_nothing_else_changed(bos_model):
+    texts = random_texts(bos_model)
+    seen = []
+    hook = bos_model.model.get_input_embeddings().register_forward_hook(
+        lambda module, args, output: seen.extend(args[0].cpu().tolist()))
+    try:
+        rankings = {"random": [np.random.default_rng(t).random(texts.n_candidates(t)) for t in range(len(texts))]}
+        spread_experiment(bos_model, texts, rankings, (1, 4), seed=0)
+    finally:
+        hook.remove()
+    bos = bos_model.tokenizer.bos_token_id
+    n_changed = 0
+    for row in seen:
+        assert row[0] == bos
+        row = np.array(row[1:])  # the model reads the text without its last target
+        owner = [t for t, ids in enumerate(texts.ids) if (row[-3:] == ids[-4:-1]).all()]  # the query, two targets
+        assert len(owner) == 1, "every fed row ends with one text's query and targets"
+        ids = texts.ids[owner[0]][:-1]
+        changed = np.flatnonzero(row != ids)
+        n_changed += bool(len(changed))
+        assert set(changed) <= set(range(1, texts.n_candidates(owner[0]) + 1)), "only context candidates change"
+        donors = [texts.ids[d][:-1] for d in texts.donors[owner[0]]]
+        assert any((row[changed] == d[changed]).all() for d in donors), "a changed token is a donor's at that position"
+    assert n_changed > 0
+
+
+def test_the_m_token_loss_and_the_kl_equal_plain_forward_passes(bos_model):
+    texts = random_texts(bos_model, n_texts=2)
+    ids, m = texts.ids[0], texts.n_targets[0]
+    keep = np.ones((3, len(ids)), bool)
+    keep[1, 4] = False
+    variants = np.stack([ids, ids, resampled(ids, [2, 3], texts.ids[1])])
+    runs = continuation_runs(bos_model, [variants], [keep], [m], use_cache=False)
+
+    def plain(row, mask):
+        inputs, full_mask = model_input(bos_model.prefix_ids, row[:-1], mask[:-1])
+        with torch.no_grad():
+            logits = bos_model.model(input_ids=torch.tensor([inputs]), attention_mask=torch.tensor(full_mask[None]).long()).logits[0]
+        log_p = torch.log_softmax(logits.double(), dim=-1)
+        loss = torch.nn.functional.nll_loss(log_p[-m:], torch.from_numpy(ids[-m:]))
+        return float(loss), log_p[-m]
+
+    reference = plain(ids, keep[0])
+    for v in range(3):
+        loss, first = plain(variants[v], keep[v])
+        assert runs.loss[0][v] == pytest.approx(loss, rel=1e-5, abs=1e-6)
+        kl = float((reference[1].exp() * (reference[1] - first)).sum())
+        assert runs.kl[0][v] == pytest.approx(max(kl, 0.0), rel=1e-4, abs=1e-6)
+    assert runs.kl[0][0] == 0 and runs.kl[0][1] > 0
+    with pytest.raises(ValueError, match="query or a target"):
+        bad = keep.copy()
+        bad[1, -2] = False
+        continuation_runs(bos_model, [variants], [bad], [m], use_cache=False)
+
+
+def test_the_cross_fitted_oracle_is_unbiased_where_every_token_carries_the_same_share_and_the_naive_one_is_not():
+    rng = np.random.default_rng(0)
+    n_texts, n_donors, n_tokens, mu = 4000, 2, 18, 1.0
+    by_donor = mu + rng.standard_normal((n_texts, n_donors, n_tokens))
+    full = np.full(n_texts, mu * n_tokens)  # every token carries 1/18 of the whole context
+    truth = 1 / n_tokens
+    effects = Effects(full, by_donor, {("naive", 1): naive_oracle(by_donor),
+                                       ("cross", 1): cross_fitted_oracle(by_donor)})
+    naive, cross = effects.share("naive", 1), effects.share("cross", 1)
+    assert cross[1] < truth < cross[2]
+    assert naive[1] > 1.5 * truth  # the largest of 18 noisy effects
+    # masking's version: chosen on the resampled effects, evaluated on an independent measurement
+    evaluate = mu + rng.standard_normal((n_texts, n_tokens))
+    assert np.mean(cross_fitted_oracle(by_donor, evaluate)) == pytest.approx(mu, abs=0.05)
+    with pytest.raises(ValueError, match="at least two donors"):
+        cross_fitted_oracle(by_donor[:, :1])
+
+
+def effects_with(shares: dict, n=400, seed=0):
+    """Effects whose sets carry the given true shares of a full effect of 1, with noise."""
+    rng = np.random.default_rng(seed)
+    full = 1 + 0.1 * rng.standard_normal(n)
+    sets = {key: share * full + 0.05 * rng.standard_normal(n) for key, share in shares.items()}
+    return {("resampling", "loss"): Effects(full, np.zeros((n, 2, 1)), sets)}
+
+
+@pytest.mark.parametrize("shares, word", [((0.2, 0.3, 0.1), "reproduced"), ((0.2, 0.8, 0.1), "not reproduced"),
+                                          ((0.2, 0.5, 0.1), "inconclusive")])
+def test_the_literal_reading_asks_every_meaningful_selector_for_a_minority(shares, word):
+    effects = effects_with({(s, 4): v for s, v in zip(MEANINGFUL, shares)})
+    reading = literal_reading(effects, "resampling", "loss", 4)
+    assert reading.word == word and set(reading.shares) == set(MEANINGFUL)
+
+
+@pytest.mark.parametrize("share, word", [(0.3, "reproduced"), (0.7, "not reproduced"), (0.5, "inconclusive")])
+def test_the_concentration_reading_and_the_control_read_the_interval_against_one_half(share, word):
+    effects = effects_with({("oracle (cross-fitted)", 1): share, ("answer-bearing", 0): share})
+    assert concentration_reading(effects, "resampling", "loss").word == word
+    assert control_passes(effects, "resampling", "loss")[0] == (word == "not reproduced")
+
+
+def test_planted_prompts_carry_every_token_of_their_answer():
+    from llmgeom.planted import NON_IDENTITY_TASKS, encode_planted, generate_planted
+    from conftest import make_tokenizer
+
+    tok = make_tokenizer()
+    for task in NON_IDENTITY_TASKS:
+        for prompt in generate_planted(task, 5):
+            encoded = encode_planted(prompt, tok)
+            assert encoded.answer_ids[0] == encoded.answer_id
+            assert tok.decode(list(encoded.answer_ids)).strip() == prompt.answer.strip()
