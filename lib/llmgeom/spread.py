@@ -94,8 +94,8 @@ def continuation_runs(loaded, variants: Sequence[np.ndarray], keep: Sequence[np.
 
     ``variants[i]`` is an int ``[V_i, n_i]`` array of text ids (row 0 the unaltered text, context then targets) and
     ``keep[i]`` a bool ``[V_i, n_i]`` attention mask; the model reads its BOS, where it has one, then all but the
-    last token. Each text's rows run together (one length, no padding). Cached under the model's content, the
-    inputs and the library.
+    last token. Every text's row 0 runs first (the KL needs it); then rows of one length and target count run in
+    batches across texts, unpadded. Cached under the model's content, the inputs and the library.
     """
     from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
     from llmgeom.erasure import _last_logits
@@ -195,7 +195,7 @@ class SpreadTexts:
     """Texts for chapter 6: ``ids[i]`` context then ``n_targets[i]`` targets; ``donors[i]`` the texts whose tokens
     replace removed ones (``[]``: resampling unavailable); ``bearing[i]`` (planted prompts) the answer-bearing
     candidates, a bool array over context positions ``1 .. n_context − 2``, or ``None``; ``source[i]`` where text
-    ``i`` came from (the index of chapter 5's passage or of the planted prompt)."""
+    ``i`` came from (the index of chapter 5's passage, or of the prompt among those the model answers)."""
 
     ids: list[np.ndarray]
     n_targets: list[int]
@@ -385,7 +385,7 @@ def spread_experiment(loaded, texts: SpreadTexts, rankings: dict[str, list[np.nd
         for k in [k for k in k_values if k > 1]:
             res_naive, res_cross = oracle_choices(out["resampling", measure].single, k)
             mask_naive, _ = oracle_choices(out["masking", measure].single, k)
-            for t, (r, p) in enumerate(zip(rows, plan)):
+            for t, r in enumerate(rows):
                 donors = [texts.ids[d] for d in texts.donors[t]]
                 second[t, measure, k] = {
                     ("masking", "oracle (naive)"): [r.removal(mask_naive[t])],
