@@ -38,17 +38,17 @@ def isolated_cache(tmp_path, monkeypatch):
     yield folder
 
 
-def save_tiny_model(folder, context: int):
-    """A 2-layer GPT-NeoX (width 32) with random weights and its tokenizer, saved to ``folder``."""
+def save_tiny_model(folder, context: int, width: int = 32, layers: int = 2, seed: int = 0):
+    """A GPT-NeoX (2 layers of width 32 unless told) with random weights and its tokenizer, saved to ``folder``."""
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     tokenizer = make_tokenizer()
     config = GPTNeoXConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=context, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer), hidden_size=width, num_hidden_layers=layers, num_attention_heads=4,
+        intermediate_size=2 * width, max_position_embeddings=context, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     GPTNeoXForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -69,6 +69,11 @@ def units() -> dict[str, str]:
     random_entropy = layer_entropy(random, texts, layers="last", use_cache=False, progress=False)
     out["random_init_layer_entropy"] = digest(random_entropy.entropy)
     out["layer_profile"] = digest(scaling.layer_profile(smol, texts[:4]))
+    spectra = scaling.corpus_spectra(ladder, "shakespeare", 4, 48, seed=0)
+    out["corpus_spectra"] = digest(spectra)
+    from llmgeom import prediction
+
+    out["passage_decays"] = digest(prediction.passage_decays(spectra["eigenvalues"], spectra["n_tokens"], ladder.width))
     states = hidden_states(smol, texts[:3], layers=[0, 15, -1], attentions=True, progress=False)
     out["hidden_states"] = digest([s["hidden"] for s in states], [s["attentions"] for s in states])
 
@@ -111,6 +116,7 @@ def units() -> dict[str, str]:
     out["bootstrap_power_law"] = digest(repr(fit.bootstrap_power_law(x, y, n_boot=50, seed=0)))
     out["bootstrap_mean_ci"] = digest(fit.bootstrap_mean_ci(y[:, 0], n_boot=200, seed=0))
     out["bootstrap_exponent_difference"] = digest(repr(fit.bootstrap_exponent_difference(x, y, y[::-1] + 0.1, n_boot=50, seed=0)))
+    out["hierarchical_means"] = digest(fit.hierarchical_means({"a": [y[:, :1].T, y[:, 1:3].T]}, n_boot=50, seed=0))
     out["cluster_bootstrap_mean_ci"] = digest(fit.cluster_bootstrap_mean_ci(y[:, 0], np.arange(len(y)) % 3, 200, 0))
     out["bootstrap_ratio_ci"] = digest(repr(fit.bootstrap_ratio_ci(y[:, 0], y[:, 1], n_boot=200, seed=0)))
 

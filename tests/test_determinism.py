@@ -43,8 +43,9 @@ WARM = ["02_entropy_vs_size", "05_lasso_attention", "06_information_spread"]
 #: and every random or cached unit they call is in tests/reproducible_units.py
 NOT_AGAIN = {
     "01_matrix_entropy": "synthetic matrices from seeded generators (states_with_spectrum) and the entropy kernels",
-    "03_gaussian_theory": "states extracted and spectra bootstrapped in the notebook (hidden_states, seeded "
-                          "bootstraps, covariance_with_spectrum, sample_gaussian); its chapter 2 numbers are cached",
+    "03_gaussian_theory": "its spectra are chapter 2's cached corpus_spectra; what it adds is the uncached "
+                          "simulation (covariance_with_spectrum, sample_gaussian) and seeded bootstraps "
+                          "(hierarchical_means, passage_decays), all in reproducible_units",
     "07_sentence_geometry": "make_triples, hidden_states and sentence_distances, none cached",
     "91_model_ladder": "reads the committed training logs; held-out losses are recomputed by test_ladder.py",
 }

@@ -64,8 +64,22 @@ def test_every_size_has_its_seeds_and_a_quarter_budget_rung_that_saw_the_first_q
     assert all(log["curve"]["lr"][-1] == pytest.approx(0.1 * log["peak_learning_rate"], rel=0.05) for log in quarter)
 
 
-def test_the_chapters_read_the_book_ladder_only():
+def test_the_size_law_reads_every_seed_and_the_quarter_budget_separately():
+    """ladder_models() lists the book ladder (chapters 5-7 read one model per size); chapter 2's family groups every
+    committed seed by size, and the quarter-budget rungs form their own family of one seed per size."""
+    from llmgeom.family import ladder_family
+
     assert set(ladder_models()) == {f"ladder-{s.name}" for s in ladder.BOOK_LADDER}
+    full, quarter = ladder_family(), ladder_family(budget=0.25)
+    seeds = {}
+    for s in ladder.ALL_MODELS:
+        if s.budget == 1:
+            seeds.setdefault(s.width, set()).add(s.seed)
+    assert full.n_seeds == [len(seeds[w]) for w in sorted(seeds)] and min(full.n_seeds) >= 2
+    assert [sorted(m.seed for m in size) for size in full.sizes] == [sorted(seeds[w]) for w in sorted(seeds)]
+    assert quarter.n_seeds == [1] * len(ladder.SIZES)
+    np.testing.assert_array_equal(full.params, quarter.params)
+    assert all(m.log["budget"] == 0.25 for m in quarter.members) and all(m.log.get("budget", 1) == 1 for m in full.members)
 
 
 def test_validation_loss_falls_strictly_with_size():
@@ -146,7 +160,7 @@ def test_training_a_micro_size_writes_a_complete_log(tmp_path, monkeypatch, data
 
 
 def test_every_committed_weight_file_has_a_recorded_checksum():
-    for name, folder in ladder_models().items():
+    for name, folder in ladder_models(everything=True).items():
         recorded = logs()[name]["weights_sha256"]
         assert set(recorded) == {str(f.relative_to(folder)) for f in folder.rglob("model.safetensors")}
         assert recorded == ladder.weight_checksums(folder)

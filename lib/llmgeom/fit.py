@@ -220,3 +220,114 @@ def bootstrap_ratio_ci(
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return float(a.mean() / b.mean()), float(low), float(high)
+
+
+# ------------------------------------------------------------------ seeds within sizes, then texts (chapter 2)
+
+
+def percentile_interval(samples, confidence: float = 0.95) -> tuple[float, float]:
+    """``(low, high)``: the central ``confidence`` percentile interval of bootstrap samples (NaN ignored)."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def power_law_exponents(x, means) -> np.ndarray:
+    """Exponent ``b`` of ``y = a x^(−b)`` for every row of ``means`` ``[draws, points]`` at once.
+
+    The same least squares on ``log y`` against ``log x`` as :func:`fit_power_law`, in closed form, so that a
+    thousand bootstrap refits cost one matrix product.
+    """
+    log_x = np.log(np.asarray(x, dtype=float))
+    log_y = np.log(np.asarray(means, dtype=float))
+    centred = log_x - log_x.mean()
+    return -((log_y - log_y.mean(axis=-1, keepdims=True)) @ centred) / (centred @ centred)
+
+
+def _check_groups(groups, n_texts=None) -> list[np.ndarray]:
+    checked = [np.atleast_2d(np.asarray(g, dtype=float)) for g in groups]
+    lengths = {g.shape[1] for g in checked}
+    if len(lengths) != 1 or (n_texts is not None and lengths != {n_texts}):
+        raise ValueError(f"every size's table must be [seeds, texts] over the same texts; got shapes "
+                         f"{[g.shape for g in checked]}")
+    return checked
+
+
+def hierarchical_means(tables: dict, n_boot: int = 1000, seed: int = 0) -> tuple[dict, dict]:
+    """Per-size means on the full data and under a two-level bootstrap: seeds within each size, then texts.
+
+    Parameters
+    ----------
+    tables : ``{name: [array [seeds_i, texts] for each size i]}``
+        Every table reads the same texts (the columns). Tables with the same number of seeds at a size are
+        resampled with the *same* seeds (e.g. trained models and their own random initialisations), and every
+        table with the same texts, so what they share cancels in a difference.
+    n_boot, seed : int
+
+    Returns
+    -------
+    ``(full, draws)``: ``full[name]`` is ``[sizes]``, the mean over seeds of each seed's mean over texts;
+    ``draws[name]`` is ``[n_boot, sizes]``. A text with a NaN in any table is dropped from all of them.
+
+    Each draw picks, for every size, as many seeds as it has, with replacement, then as many texts as there are,
+    with replacement (the same texts for every model). The interval therefore covers the variation between
+    training seeds (initialisation only: every seed of the ladder read the same data in the same order) as well
+    as the sampling of texts. A size with one seed contributes no seed variation.
+    """
+    checked = {name: _check_groups(groups) for name, groups in tables.items()}
+    widths = {g.shape[1] for groups in checked.values() for g in groups}
+    if len(widths) != 1:
+        raise ValueError(f"every table must read the same texts; got text counts {sorted(widths)}")
+    keep = np.ones(widths.pop(), dtype=bool)
+    for groups in checked.values():
+        for g in groups:
+            keep &= np.isfinite(g).all(axis=0)
+    if keep.sum() < 2:
+        raise ValueError("need at least two texts with a value for every model")
+    checked = {name: [g[:, keep] for g in groups] for name, groups in checked.items()}
+    n_texts = int(keep.sum())
+    n_sizes = {len(groups) for groups in checked.values()}
+    if len(n_sizes) != 1:
+        raise ValueError(f"every table must have the same sizes; got {sorted(n_sizes)}")
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, n_texts, (n_boot, n_texts))
+    weights = np.stack([np.bincount(r, minlength=n_texts) for r in rows]) / n_texts  # [n_boot, texts]
+    picks = {}
+    for i in range(n_sizes.pop()):
+        for count in sorted({groups[i].shape[0] for groups in checked.values()}):
+            picks[(i, count)] = rng.integers(0, count, (n_boot, count))
+    full, draws = {}, {}
+    for name, groups in checked.items():
+        full[name] = np.array([g.mean(axis=1).mean() for g in groups])
+        columns = []
+        for i, g in enumerate(groups):
+            per_seed = weights @ g.T  # [n_boot, seeds]
+            columns.append(np.take_along_axis(per_seed, picks[(i, g.shape[0])], axis=1).mean(axis=1))
+        draws[name] = np.stack(columns, axis=1)
+    return full, draws
+
+
+def hierarchical_power_law(
+    x, groups, offset: bool = False, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> BootstrapFit:
+    """:func:`bootstrap_power_law` with seeds: fit the per-size means of ``groups`` (one ``[seeds, texts]`` array
+    per size, see :func:`hierarchical_means`) and bootstrap the exponent over seeds within sizes, then texts."""
+    full, draws = hierarchical_means({"y": groups}, n_boot=n_boot, seed=seed)
+    fit = fit_power_law(x, full["y"], offset=offset)
+    if offset:
+        samples = np.array([fit_power_law(x, row, offset=True).b for row in draws["y"]])
+    else:
+        samples = power_law_exponents(x, draws["y"])
+    low, high = percentile_interval(samples, confidence)
+    return BootstrapFit(fit, low, high, samples, confidence)
+
+
+def hierarchical_exponent_difference(
+    x, groups_a, groups_b, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """``b(A) − b(B)`` with an interval from one two-level bootstrap of both (paired where the seeds pair; see
+    :func:`hierarchical_means`): ``(difference on the full data, low, high)``."""
+    full, draws = hierarchical_means({"a": groups_a, "b": groups_b}, n_boot=n_boot, seed=seed)
+    difference = fit_power_law(x, full["a"]).b - fit_power_law(x, full["b"]).b
+    low, high = percentile_interval(power_law_exponents(x, draws["a"]) - power_law_exponents(x, draws["b"]), confidence)
+    return float(difference), low, high

@@ -126,9 +126,10 @@ def _is_model_folder(folder: Path) -> bool:
 
 
 def ladder_models(everything: bool = False) -> dict[str, Path]:
-    """``{"ladder-<name>": folder}`` for the committed ladder models the chapters read (the seven sizes and their
+    """``{"ladder-<name>": folder}`` for the book ladder (the seven sizes and their
     :data:`llmgeom.ladder.SEED_REPEATS`), smallest first; ``everything=True`` adds every other committed model
-    (the extra seeds and the quarter-budget rungs), all of which load by name."""
+    (the extra seeds and the quarter-budget rungs, which chapter 2's :func:`llmgeom.family.ladder_family` reads),
+    all of which load by name."""
     from llmgeom.ladder import EXTRA_SEEDS, QUARTER_BUDGET
 
     if not LADDER_DIR.is_dir():

@@ -5,6 +5,9 @@
   and the reference of Diff-eRank).
 * :func:`null_exponent` — the exponent that ``H / ln d`` shows against parameters if raw ``H`` does not move
   at all, only because the width ``d`` grows with the parameter count.
+* :func:`corpus_spectra` — the last layer's per-passage eigenvalue spectrum (cached), from which chapter 2's
+  deciding entropies and chapter 3's per-passage spectral decays are both read, so the two chapters share one
+  forward pass.
 * :func:`layer_profile` — entropy of every layer with and without token 0, and token 0's norm over the
   median of the others (the massive activation), from one forward pass, cached.
 
@@ -21,8 +24,8 @@ import torch
 
 from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
 from llmgeom.corpora import sample_passages
-from llmgeom.entropy import matrix_entropy
-from llmgeom.extract import LayerEntropy, iter_batches, layer_entropy, model_fingerprint
+from llmgeom.entropy import matrix_entropy, token_spectra
+from llmgeom.extract import LayerEntropy, iter_batches, layer_entropy, model_fingerprint, tokenize
 from llmgeom.fit import fit_power_law
 from llmgeom.models import LoadedModel
 
@@ -86,6 +89,45 @@ def corpus_entropy(
         loaded, [p.text for p in passages], layers=layers, batch_size=batch_size, max_tokens=n_tokens,
         drop_first_token=drop_first_token, progress=False,
     )
+
+
+def corpus_spectra(
+    loaded: LoadedModel,
+    corpus: str,
+    n_texts: int,
+    n_tokens: int,
+    drop_first_token: bool = False,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> dict[str, np.ndarray]:
+    """Trace-normalised eigenvalues of the last layer's ``Σ`` for each held-out passage (chapter 1's definition).
+
+    Returns
+    -------
+    dict with ``"eigenvalues"`` ``[texts, min(n_tokens, d)]`` (descending; zeros past a text's rank, NaN rows for
+    invalid texts) and ``"n_tokens"`` ``[texts]`` (tokens that entered ``Σ``). ``spectral_entropy`` of a row is
+    exactly that passage's ``H`` from :func:`corpus_entropy` with ``layers="last"``, in float32 Gram precision.
+    Cached under the model's content, the passages and the settings.
+    """
+    passages = sample_passages(corpus, loaded.tokenizer, n_texts, n_tokens, split="heldout", seed=seed)
+    texts = [p.text for p in passages]
+    key = make_key("corpus_spectra", model=model_fingerprint(loaded), ids=tokenize(loaded, texts, n_tokens),
+                   drop_first_token=drop_first_token)
+    path = cache_dir("results") / f"corpus_spectra-{key}.npz"
+    if (hit := load_arrays(path)) is not None:
+        return hit
+    width = min(n_tokens, loaded.width)
+    eigenvalues = np.full((len(texts), width), np.nan)
+    counts = np.zeros(len(texts), dtype=int)
+    for batch in iter_batches(loaded, texts, layers="last", batch_size=batch_size, max_tokens=n_tokens, progress=False):
+        mask = batch.mask.clone()
+        if drop_first_token:
+            mask[:, 0] = False
+        spectra = token_spectra(batch.hidden[-1], mask, dtype=torch.float32)
+        eigenvalues[batch.indices] = spectra.eigenvalues[:, :width]
+        counts[batch.indices] = spectra.n_tokens
+    save_arrays(path, eigenvalues=eigenvalues, n_tokens=counts)
+    return {"eigenvalues": eigenvalues, "n_tokens": counts}
 
 
 def layer_profile(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 16) -> dict[str, np.ndarray]:

@@ -1,0 +1,115 @@
+"""The two-level bootstrap (seeds within sizes, then texts) and chapter 2's size law on a family named by
+``LLMGEOM_FAMILY``."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from conftest import save_tiny_model
+from llmgeom.family import family_from_env, family_from_spec, size_law
+from llmgeom.fit import (
+    bootstrap_power_law,
+    fit_power_law,
+    hierarchical_exponent_difference,
+    hierarchical_means,
+    hierarchical_power_law,
+    power_law_exponents,
+)
+from llmgeom.scaling import null_exponent
+
+X = np.array([1e4, 4e4, 2e5, 1e6])
+
+
+def test_vectorised_exponents_equal_one_fit_per_row():
+    rng = np.random.default_rng(0)
+    means = np.exp(rng.normal(0, 0.3, (5, len(X)))) * X**-0.2
+    expected = [fit_power_law(X, row).b for row in means]
+    np.testing.assert_allclose(power_law_exponents(X, means), expected, rtol=1e-10)
+
+
+def test_seed_variation_widens_the_interval_that_passages_alone_miss():
+    """Texts carry no noise; seeds move each size's level. A passage-only bootstrap sees a zero-width interval;
+    the two-level one covers the exponent the seeds scatter around."""
+    rng = np.random.default_rng(1)
+    truth = 3.0 * X**-0.1
+    groups = [np.repeat((t * np.exp(rng.normal(0, 0.05, (3, 1)))), 40, axis=1) for t in truth]
+    passage_only = bootstrap_power_law(X, np.stack([g[0] for g in groups], axis=1), n_boot=200)
+    with_seeds = hierarchical_power_law(X, groups, n_boot=2000, seed=2)
+    assert passage_only.b_high - passage_only.b_low < 1e-12
+    assert with_seeds.b_high - with_seeds.b_low > 0.01
+    assert with_seeds.b_low <= 0.1 <= with_seeds.b_high
+
+
+def test_full_data_mean_is_the_mean_over_seeds_of_each_seeds_mean():
+    groups = [np.array([[1.0, 3.0], [5.0, 7.0]]), np.array([[2.0, 2.0]])]
+    full, draws = hierarchical_means({"y": groups}, n_boot=50)
+    np.testing.assert_allclose(full["y"], [4.0, 2.0])
+    assert draws["y"].shape == (50, 2)
+    np.testing.assert_allclose(draws["y"][:, 1], 2.0)  # one seed, constant texts: nothing to resample
+
+
+def test_paired_seeds_cancel_in_a_difference():
+    """Random copies that share each trained seed's offset: the exponent difference is exact."""
+    rng = np.random.default_rng(3)
+    offsets = [np.exp(rng.normal(0, 0.1, (2, 1))) * np.exp(rng.normal(0, 0.1, (1, 30))) for _ in X]
+    trained = [o * 2.0 * x**-0.15 for o, x in zip(offsets, X)]
+    random = [o * 2.0 * x**-0.05 for o, x in zip(offsets, X)]
+    difference, low, high = hierarchical_exponent_difference(X, trained, random, n_boot=300)
+    assert difference == pytest.approx(0.1) and low == pytest.approx(0.1) and high == pytest.approx(0.1)
+
+
+def test_tables_must_read_the_same_texts():
+    with pytest.raises(ValueError, match="same texts"):
+        hierarchical_means({"y": [np.ones((1, 5)), np.ones((2, 6))]})
+
+
+@pytest.fixture(scope="module")
+def three_folders(tmp_path_factory):
+    return [str(save_tiny_model(tmp_path_factory.mktemp(f"member-w{w}"), context=64, width=w, layers=layers, seed=i))
+            for i, (w, layers) in enumerate([(64, 2), (16, 1), (32, 2)])]
+
+
+def _non_embedding_from_file(folder):
+    """Every tensor in the saved weights except the input embedding and the output matrix."""
+    with safe_open(f"{folder}/model.safetensors", "pt") as weights:
+        return sum(weights.get_tensor(k).numel() for k in weights.keys() if "embed_in" not in k and "embed_out" not in k)
+
+
+def test_size_law_on_a_family_named_by_the_environment(three_folders, monkeypatch):
+    monkeypatch.setenv("LLMGEOM_FAMILY", ",".join(three_folders))
+    family = family_from_env()
+    widths = [json.loads(open(f"{f}/config.json").read())["hidden_size"] for f in three_folders]
+    params = [_non_embedding_from_file(f) for f in three_folders]
+    order = np.argsort(params)
+    np.testing.assert_array_equal(family.widths, np.array(widths)[order])
+    np.testing.assert_array_equal(family.params, np.array(params)[order])
+    assert family.n_seeds == [1, 1, 1] and not family.has_logs
+
+    law = size_law(family, ["austen"], n_texts=6, n_tokens=24, n_boot=100)
+    fits = law.fit("H/ln d")
+    means = law.means("H/ln d")
+    assert fits["trained"].fit.b == pytest.approx(fit_power_law(family.params, means).b)
+    assert law.null_exponent == pytest.approx(null_exponent(np.array(widths)[order], np.array(params)[order]))
+    assert law.capped  # width 32 and 64 exceed N - 1 = 23
+    difference, low, high = fits["difference"]
+    assert difference == pytest.approx(fits["trained"].fit.b - fits["random"].fit.b)
+    assert low <= high
+
+
+def test_a_family_of_one_says_so(tiny_model_dir):
+    with pytest.raises(ValueError, match="at least two"):
+        family_from_spec(str(tiny_model_dir))
+
+
+def test_last_layer_law_from_spectra_equals_the_entropy_route(three_folders, monkeypatch):
+    """The deciding length reads per-passage spectra (shared with chapter 3); their entropy is the same number
+    that the layer-entropy route gives for the last layer."""
+    family = family_from_spec(",".join(three_folders[:2]))
+    from_spectra = size_law(family, ["austen"], n_texts=5, n_tokens=40, layers="last", n_boot=10)
+    from_entropy = size_law(family, ["austen"], n_texts=5, n_tokens=40, layers="all", n_boot=10)
+    for metric in ["H", "H/ln d", "eRank"]:
+        np.testing.assert_allclose(from_spectra.groups(metric)[1], from_entropy.groups(metric)[1], rtol=1e-5)
+        np.testing.assert_allclose(from_spectra.groups(metric, random=True)[0],
+                                   from_entropy.groups(metric, random=True)[0], rtol=1e-5)
