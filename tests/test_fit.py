@@ -94,3 +94,13 @@ def test_cluster_bootstrap_widens_the_interval_when_clusters_share_their_values(
     assert single[1] < values[::30].mean() < single[2]
     with pytest.raises(ValueError, match="same length"):
         cluster_bootstrap_mean_ci(values, clusters[:-1])
+
+
+def test_decay_laws_tell_a_power_law_from_an_exponential():
+    from llmgeom.fit import compare_decay_laws, exponential_decay
+
+    t = np.arange(1, 257, dtype=float)
+    power, expo, r2_power, r2_expo = compare_decay_laws(2.0 * t**-0.6 + 0.05, t)
+    assert power[1] == pytest.approx(0.6, rel=1e-3) and r2_power > r2_expo
+    power, expo, r2_power, r2_expo = compare_decay_laws(exponential_decay(t, 3.0, 20.0, 0.1), t)
+    assert expo[1] == pytest.approx(20.0, rel=1e-3) and r2_expo > r2_power

@@ -65,3 +65,11 @@ def test_preparation_drops_token_zero_normalises_and_rejects_bad_input():
         prepare_states(np.ones((1, 3)))
     with pytest.raises(ValueError, match="noise_variance must be positive"):
         ridge_gains(h, 0)
+
+
+def test_the_cholesky_gains_are_scikit_learns_ridge_regression():
+    from llmgeom.regression import ridge_identity_errors
+
+    states = prepare_states(np.random.default_rng(0).normal(size=(40, 24)), drop_first=False)
+    errors = ridge_identity_errors(states, 0.1, step=3)
+    assert len(errors) == len(range(1, 40, 3)) and errors.max() < 1e-8

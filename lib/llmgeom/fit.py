@@ -331,3 +331,29 @@ def hierarchical_exponent_difference(
     difference = fit_power_law(x, full["a"]).b - fit_power_law(x, full["b"]).b
     low, high = percentile_interval(power_law_exponents(x, draws["a"]) - power_law_exponents(x, draws["b"]), confidence)
     return float(difference), low, high
+
+
+# ------------------------------------------------------------------ power law or exponential (chapter 4)
+
+
+def exponential_decay(t, a, tau, c):
+    """``a e^(−t/τ) + c``."""
+    return a * np.exp(-np.asarray(t, dtype=float) / tau) + c
+
+
+def compare_decay_laws(curve, t) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Fit ``a t^(−b) + c`` and ``a e^(−t/τ) + c`` to a positive decaying curve (non-linear least squares, ``c``
+    between 0 and the curve's minimum) and score both by R² on ``log curve``.
+
+    Returns ``(power (a, b, c), exponential (a, τ, c), R² power, R² exponential)`` (chapter 4's Hilberg question).
+    """
+    curve, t = np.asarray(curve, dtype=float), np.asarray(t, dtype=float)
+    log_y = np.log(curve)
+    floor = curve[-1] / 2 if curve[-1] / 2 <= curve.min() else curve.min() / 2  # a start inside the bounds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        power, _ = curve_fit(lambda t, a, b, c: a * t**-b + c, t, curve, p0=(curve[0], 0.5, floor),
+                             bounds=([0, 0, 0], [np.inf, 5, curve.min()]), maxfev=20000)
+        expo, _ = curve_fit(exponential_decay, t, curve, p0=(curve[0], len(t) / 5, floor),
+                            bounds=([0, 1e-3, 0], [np.inf, 1e5, curve.min()]), maxfev=20000)
+    return power, expo, _r2(log_y, np.log(power[0] * t ** -power[1] + power[2])), _r2(log_y, np.log(exponential_decay(t, *expo)))

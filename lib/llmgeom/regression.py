@@ -76,6 +76,24 @@ def ridge_information_gain(states, t: int, noise_variance: float) -> float:
     return 0.5 * float(np.log1p(ridge_objective(states, t, noise_variance) / noise_variance))
 
 
+def ridge_identity_errors(states, noise_variance: float, step: int = 16) -> np.ndarray:
+    """Relative error of :func:`ridge_gains` against scikit-learn's ``Ridge`` (no intercept, Cholesky solver) at
+    every ``step``-th position ``t ≥ 1`` of prepared ``states`` ``[T, d]``: chapter 4's check that the Cholesky
+    route *is* the ridge regression of each state on the earlier ones. Returns ``[positions checked]``."""
+    from sklearn.linear_model import Ridge
+
+    h = np.asarray(states, dtype=np.float64)
+    gains = ridge_gains(h, noise_variance)
+    errors = []
+    for t in range(1, len(h), step):
+        ridge = Ridge(alpha=noise_variance, fit_intercept=False, solver="cholesky").fit(h[:t].T, h[t])
+        residual = h[t] - h[:t].T @ ridge.coef_
+        objective = residual @ residual + noise_variance * ridge.coef_ @ ridge.coef_
+        via_sklearn = 0.5 * np.log1p(objective / noise_variance)
+        errors.append(abs(gains[t] - via_sklearn) / abs(via_sklearn))
+    return np.array(errors)
+
+
 def total_information(states, noise_variance: float) -> float:
     """``½ log det(I + H Hᵀ / σ²)``: the information of the whole sequence (sum of every ``IG_t``)."""
     h = np.asarray(states, dtype=np.float64)
