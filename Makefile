@@ -14,7 +14,7 @@ JBFLAGS := -W -n --keep-going --all --builder html
 REPO_URL ?= $(shell git remote get-url origin 2>/dev/null | grep -E '^https://')
 CONFIG  := _build/_config.yml
 
-.PHONY: help setup data ladder book book-fresh test test-fast test-build site-check determinism bench bench-build lab ipynb clean
+.PHONY: help setup data ladder book book-fresh test test-fast test-build site-check determinism bench bench-card bench-build lab ipynb clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ test: test-fast test-build site-check determinism  ## unit tests, a fresh strict
 
 bench: setup data  ## benchmarks against the companion route, side by side (~8 min); _build/bench/results.json
 	$(PY) bench/run.py
+
+bench-card: setup data  ## time a default SmolLM2 card part by part and the ladder's family card, cold; bench/latest/card.json
+	$(PY) bench/card.py
 
 bench-build: setup data ipynb  ## time a cold build, a cached build and make test, with the GEMM rate; bench/latest/build.json
 	$(PY) bench/build.py

@@ -38,7 +38,7 @@ COLD = ["04_ridge_information_gain", "92_performance"]
 #: executed from the copy a reader downloads from the built site (_build/html/_downloads/), in another folder
 DOWNLOADED = "04_ridge_information_gain"
 #: expensive, and their expensive part is cached: executed again from the test build's warm results cache
-WARM = ["02_entropy_vs_size", "05_lasso_attention", "06_information_spread"]
+WARM = ["02_entropy_vs_size", "05_lasso_attention", "06_information_spread", "93_reproduction_cards"]
 #: not executed again, and why: a warm run of these costs about what a cold one does (their work is not cached),
 #: and every random or cached unit they call is in tests/reproducible_units.py
 NOT_AGAIN = {

@@ -1,4 +1,4 @@
-"""Command line: ``python -m llmgeom models``, ``loss …`` and ``entropy …`` (see ``--help``).
+"""Command line: ``python -m llmgeom models``, ``loss …``, ``entropy …`` and ``card …`` (see ``--help``).
 
 Errors are one line on stderr with a non-zero exit status, never a traceback.
 """
@@ -60,6 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     ent.add_argument("--batch-size", type=_positive, default=16)
     ent.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
     ent.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
+    card = commands.add_parser("card", help="the paper's measurements on one model or a family (a reproduction card)")
+    which = card.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="short name (see 'models'), local folder or hub id")
+    which.add_argument("--family", help="comma-separated models: a card for each and chapter 2's size law across them")
+    which.add_argument("--compare", nargs="+", type=Path, metavar="CARD", help="render card files side by side")
+    which.add_argument("--merge", nargs="+", type=Path, metavar="CARD",
+                       help="combine member cards (computed anywhere) into one family card")
+    card.add_argument("--corpus", choices=CORPORA, help="held-out text to measure on (default shakespeare)")
+    card.add_argument("--parts", help="comma-separated subset of feeding,c1,c3,c4,c5,c6 (default: all that apply)")
+    card.add_argument("--full", action="store_true", help="the chapters' sample sizes instead of the smaller defaults")
+    card.add_argument("--device", help="e.g. cuda, cuda:1, mps (default $LLMGEOM_DEVICE, else cpu)")
+    card.add_argument("--dtype", help="float32 (default), bfloat16, float16 or float64")
+    card.add_argument("--device-map", help="'auto' places a model too large for one device across several")
+    card.add_argument("--out", type=Path, help="JSON file to write (default: standard output)")
     return parser
 
 
@@ -160,6 +174,46 @@ def cmd_entropy(args) -> int:
     return 0
 
 
+def cmd_card(args) -> int:
+    """A reproduction card: JSON to --out (or standard output), the Markdown summary on standard error."""
+    import json
+
+    from llmgeom import card as cards
+    from llmgeom.cache import atomic_write_bytes
+
+    if args.compare:
+        loaded = [cards.read_card(path) for path in args.compare]
+        singles = [c for c in loaded if "family" not in c]
+        blocks = [cards.compare_markdown(singles)] if singles else []
+        blocks += [cards.family_markdown(c) for c in loaded if "family" in c]
+        print("\n\n".join(blocks))
+        return 0
+    settings = cards.with_settings(args.full, args.corpus)
+    parts = cards.parse_parts(args.parts)
+    options = dict(settings=settings, device=args.device, dtype=args.dtype, device_map=args.device_map)
+    if args.model:
+        result = cards.make_card(args.model, parts, **options)
+        summary = cards.compare_markdown([result])
+    else:
+        if args.merge:
+            members = [cards.read_card(path) for path in args.merge]
+        else:
+            names = list(dict.fromkeys(n.strip() for n in args.family.split(",") if n.strip()))
+            if len(names) < 2:
+                raise ValueError(f"--family needs at least two comma-separated models; got {args.family!r}")
+            members = [cards.make_card(name, parts, **options) for name in names]
+        result = cards.family_card(members, n_boot=settings.n_boot, seed=settings.seed)
+        summary = cards.family_markdown(result)
+    text = json.dumps(result, indent=1)
+    if args.out:
+        atomic_write_bytes(args.out, text.encode())
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    print(summary, file=sys.stderr)
+    return 0
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"llmgeom: warning: {message}", file=sys.stderr)
 
@@ -171,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     handlers = {"models": cmd_models, "corpora": cmd_corpora, "fetch": cmd_fetch, "loss": cmd_loss,
-                "entropy": cmd_entropy}
+                "entropy": cmd_entropy, "card": cmd_card}
     try:
         return handlers[args.command](args)
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly

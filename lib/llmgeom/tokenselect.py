@@ -26,7 +26,7 @@ import numpy as np
 
 from llmgeom.attribution import gradient_x_input, id_match_scores
 from llmgeom.fit import bootstrap_mean_ci
-from llmgeom.selection import cross_validated_best, hit_at_k
+from llmgeom.selection import cross_validated_best, hit_at_k, precision_at_k
 from llmgeom.stats import holm, sign_flip_p_value
 
 
@@ -296,15 +296,16 @@ FAMILY = ("erasure (passages)", "content words", "planted (answer-bearing)", "pl
           "planted erasure (greedy token)")
 """The ground truths of the verdict, each a cell per decoder; ``planted …`` use the non-identity prompts the model
 answers."""
-GROUND_TRUTHS = FAMILY + ("planted top-1 hit",)
+GROUND_TRUTHS = FAMILY + ("planted top-1 hit", "planted precision@3")
 CHANCE = {"erasure (passages)": 0.0, "content words": 0.5, "planted (answer-bearing)": 0.5, "planted erasure (KL)": 0.0,
           "planted erasure (greedy token)": 0.0}
 
 
 @dataclass
 class ModelResult:
-    """Chapter 5 on one model. ``cells[truth, selector]`` and ``per_task[task, selector]`` (top-1 hit on the prompts
-    of one task the model answers) are :class:`Cell` or ``None``; ``comparisons[truth, "state"|"update"]`` is Lasso
+    """Chapter 5 on one model. ``cells[truth, selector]``, ``per_task[task, selector]`` (top-1 hit on the prompts
+    of one task the model answers) and ``per_task_precision[task, selector]`` (precision@3 on them) are
+    :class:`Cell` or ``None``; ``comparisons[truth, "state"|"update"]`` is Lasso
     (state or update) minus head-mean attention; ``erasure`` summarises the natural-text erasure effects."""
 
     name: str
@@ -313,6 +314,7 @@ class ModelResult:
     cells: dict
     comparisons: dict
     per_task: dict
+    per_task_precision: dict
     n_answered: dict
     n_passages: int
     erasure: dict
@@ -340,6 +342,7 @@ def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int
     divergence = erasure_divergence(loaded, [planted.ids[i] for i in pool],
                                     [single_erasure_masks(len(planted.ids[i])) for i in pool])
     top1 = lambda s, b: hit_at_k(s, b, 1)  # noqa: E731
+    precision3 = lambda s, b: precision_at_k(s, b, 3)  # noqa: E731
     truths = {
         "erasure (passages)": (tables_p, np.arange(len(passages)), effects, spearman),
         "content words": (tables_p, np.arange(len(passages)), passages.content, auroc),
@@ -347,6 +350,7 @@ def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int
         "planted erasure (KL)": (tables_q, pool, divergence.kl, spearman),
         "planted erasure (greedy token)": (tables_q, pool, divergence.greedy_drop, spearman),
         "planted top-1 hit": (tables_q, pool, [planted.bearing[i] for i in pool], top1),
+        "planted precision@3": (tables_q, pool, [planted.bearing[i] for i in pool], precision3),
     }
     cells, comparisons, metric_tables = {}, {}, {}
     for truth, (tables, rows, values, metric) in truths.items():
@@ -356,18 +360,20 @@ def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int
         for short, selector in (("state", PRIMARY), ("update", VARIANT)):
             comparisons[truth, short] = paired_comparison(metric_tables[truth, selector],
                                                           metric_tables[truth, REFERENCE], n_resamples, seed)
-    per_task, n_answered = {}, {}
+    per_task, per_task_precision, n_answered = {}, {}, {}
     for task in [t for t in ALL_TASKS if t in planted.kind]:
         rows = np.flatnonzero(answered & (np.array(planted.kind) == task))
         n_answered[task] = len(rows)
+        bearing = [planted.bearing[i] for i in rows]
         for selector in SELECTORS:
-            table = metric_table(tables_q[selector][rows], [planted.bearing[i] for i in rows], top1)
-            per_task[task, selector] = evaluate(table, n_boot, seed)
+            per_task[task, selector] = evaluate(metric_table(tables_q[selector][rows], bearing, top1), n_boot, seed)
+            per_task_precision[task, selector] = evaluate(metric_table(tables_q[selector][rows], bearing, precision3),
+                                                          n_boot, seed)
     largest = np.array([e.max() for e in effects])
     sink = score_context_tokens(loaded, passages.ids, blocks)
     return ModelResult(
         name=loaded.name, n_layers=loaded.n_layers, blocks=list(blocks), cells=cells, comparisons=comparisons,
-        per_task=per_task, n_answered=n_answered, n_passages=len(passages),
+        per_task=per_task, per_task_precision=per_task_precision, n_answered=n_answered, n_passages=len(passages),
         erasure={"median_largest": float(np.median(largest)),
                  "share_small": float(np.mean(np.abs(np.concatenate(effects)) < 0.05)),
                  "n_pool": int(len(pool))},
@@ -451,7 +457,8 @@ def cells_markdown(result: ModelResult, selectors: Sequence[str] = SELECTORS) ->
               "planted (answer-bearing)": "planted, answer-bearing (AUROC; 0.5)",
               "planted erasure (KL)": "planted erasure, KL (Spearman; 0)",
               "planted erasure (greedy token)": "planted erasure, greedy token (Spearman; 0)",
-              "planted top-1 hit": "planted, top-1 answer-bearing (share)"}
+              "planted top-1 hit": "planted, top-1 answer-bearing (share)",
+              "planted precision@3": "planted, answer-bearing among the top 3 (share)"}
     for truth in GROUND_TRUTHS:
         n = max((c.n for s in selectors if (c := result.cells[truth, s]) is not None), default=0)
         lines.append(f"| {labels[truth]} | {n} | " + " | ".join(_cell(result.cells[truth, s]) for s in selectors) + " |")

@@ -1,0 +1,489 @@
+"""A reproduction card: the paper's measurements on one model, side by side, in minutes (``python -m llmgeom card``).
+
+Every number comes from the functions the chapters use — nothing here is a second implementation:
+
+* ``feeding`` — the next-token loss as the book feeds the model, and without what it reads first
+  (:func:`llmgeom.feeding.next_token_loss`; the ``loss`` command);
+* ``c1`` — every layer's ``H``, ``H/ln d`` and eRank with and without the first text token, for the model and for a
+  random initialisation from its config (:func:`llmgeom.scaling.layer_profile`, chapter 2), on passages of
+  ``N = min(512, context)`` tokens; trained minus random at the last layer with an interval;
+* ``c3`` — the ridge identity's largest relative error against scikit-learn, and the information gain along
+  positions, power law against exponential (:mod:`llmgeom.regression`, chapter 4);
+* ``c4`` — top-1 and precision@3 of the token selectors on the planted prompts the model answers, per task and
+  pooled over non-identity tasks (:func:`llmgeom.tokenselect.run_experiment`, chapter 5);
+* ``c5`` — chapter 6's measure, both readings and the cross-fitted oracle, under the default removal and measure,
+  with its planted control (:mod:`llmgeom.spread`);
+* ``c6`` — role-swap and unrelated-sentence accuracy of every sentence distance and the lexical baseline at the
+  last layer (:mod:`llmgeom.roleswap`, chapter 7).
+
+An encoder gets ``c1`` and ``c6``. Each part is cached under the model's content, the part, its settings and the
+library, so an interrupted card resumes part by part. :func:`family_card` fits chapter 2's size law across member
+cards (:mod:`llmgeom.family`'s fit), which is also how ``--merge`` combines cards computed on different machines.
+
+The JSON schema is ``card_schema.json`` beside this module (:data:`SCHEMA_VERSION`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).with_name("card_schema.json")
+PARTS = ("feeding", "c1", "c3", "c4", "c5", "c6")
+ENCODER_PARTS = ("c1", "c6")
+MIN_CONTROL_PROMPTS = 10
+"""Chapter 6's planted control is read only on at least this many answered prompts (as chapter 5's cells)."""
+
+
+@dataclass(frozen=True)
+class CardSettings:
+    """Sample sizes of a card. The defaults are smaller than the chapters'; :data:`FULL` uses the chapters'."""
+
+    corpus: str = "shakespeare"
+    feeding_texts: int = 16
+    feeding_tokens: int = 128
+    c1_texts: int = 16
+    c1_tokens: int = 512
+    c3_texts: int = 8
+    c3_tokens: int = 256
+    c3_noise_variance: float = 0.1
+    c4_passages: int = 40
+    c4_per_task: int = 20
+    c4_input: int = 20
+    c5_texts: int = 16
+    c5_targets: int = 4
+    c5_donors: int = 2
+    c5_k: int = 4
+    c6_triples: int = 80
+    block_step: int = 3
+    n_boot: int = 1000
+    n_resamples: int = 2000
+    seed: int = 0
+
+
+DEFAULT = CardSettings()
+FULL = CardSettings(c1_texts=64, c3_texts=24, c4_passages=200, c4_per_task=40, c5_texts=64, c6_triples=320)
+
+
+def _interval(triple) -> dict:
+    mean, low, high = (float(v) for v in triple)
+    return {"mean": mean, "low": low, "high": high}
+
+
+def _cell(cell) -> dict | None:
+    return None if cell is None else {"mean": cell.mean, "low": cell.low, "high": cell.high, "n": cell.n}
+
+
+def _blocks(loaded, settings: CardSettings) -> list[int]:
+    """Chapter 5's blocks: every ``block_step``-th of a deep model, every block but the last otherwise (the last
+    alone for a one-block model)."""
+    return list(range(1, loaded.n_layers, settings.block_step if loaded.n_layers > 12 else 1)) or [loaded.n_layers]
+
+
+# ------------------------------------------------------------------------------------------------ the parts
+
+
+def part_feeding(loaded, settings: CardSettings) -> dict:
+    from llmgeom.corpora import sample_passages
+    from llmgeom.feeding import next_token_loss, text_encoding
+
+    passages = sample_passages(settings.corpus, loaded.tokenizer, settings.feeding_texts, settings.feeding_tokens,
+                               "heldout", settings.seed)
+    ids = [text_encoding(loaded.tokenizer, p.text) for p in passages]
+    prefix = loaded.tokenizer.convert_ids_to_tokens(list(loaded.prefix_ids))
+    return {"loss": next_token_loss(loaded, ids), "loss_without_prefix": next_token_loss(loaded, ids, with_prefix=False),
+            "prefix": prefix, "n_texts": len(ids), "n_tokens": settings.feeding_tokens}
+
+
+def part_c1(loaded, settings: CardSettings) -> dict:
+    from llmgeom.corpora import sample_passages
+    from llmgeom.extract import tokenize
+    from llmgeom.fit import bootstrap_mean_ci
+    from llmgeom.scaling import layer_profile, random_init
+
+    reserved = len(loaded.prefix_ids) + (2 if loaded.is_encoder else 0)  # a BOS; an encoder's [CLS] and [SEP]
+    n_tokens = min(settings.c1_tokens, loaded.context_length - reserved)
+    passages = sample_passages(settings.corpus, loaded.tokenizer, settings.c1_texts, n_tokens, "heldout", settings.seed)
+    texts = [p.text for p in passages]
+    trained = layer_profile(loaded, texts)
+    random = layer_profile(random_init(loaded, seed=settings.seed), texts)
+    d = loaded.width
+
+    def layers(profile):
+        out = {}
+        for which, key in (("with_first", "all tokens"), ("without_first", "without the first text token")):
+            h = profile[which]
+            out[key] = {"H": np.nanmean(h, axis=0).tolist(), "H/ln d": (np.nanmean(h, axis=0) / np.log(d)).tolist(),
+                        "eRank": np.nanmean(np.exp(h), axis=0).tolist()}
+        return out
+
+    last_t, last_r = trained["with_first"][:, -1], random["with_first"][:, -1]
+    ids = tokenize(loaded, texts, n_tokens)
+    return {
+        "n_texts": len(texts), "n_tokens": n_tokens, "width": d, "capped_by_length": bool(n_tokens - 1 < d),
+        "trained": layers(trained), "random_init": layers(random),
+        "trained_minus_random_H": _interval(bootstrap_mean_ci(last_t - last_r, settings.n_boot, settings.seed)),
+        "per_passage": {"H": last_t.tolist(), "H_random": last_r.tolist()},
+        "passages_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
+    }
+
+
+def part_c3(loaded, settings: CardSettings) -> dict:
+    from llmgeom.corpora import sample_passages
+    from llmgeom.extract import hidden_states
+    from llmgeom.fit import bootstrap_power_law, compare_decay_laws
+    from llmgeom.regression import prepare_states, ridge_gains, ridge_identity_errors
+
+    passages = sample_passages(settings.corpus, loaded.tokenizer, settings.c3_texts, settings.c3_tokens + 1,
+                               "heldout", settings.seed)  # + 1: text token 0 (the sink) is dropped
+    states = [prepare_states(r["hidden"][-1]) for r in
+              hidden_states(loaded, [p.text for p in passages], layers="last", progress=False)]
+    errors = np.concatenate([ridge_identity_errors(h, s2) for h in states[:2] for s2 in (0.01, 0.1, 1.0)])
+    gains = np.array([ridge_gains(h, settings.c3_noise_variance) for h in states])
+    positions = np.arange(1, gains.shape[1] + 1)
+    power, expo, r2_power, r2_expo = compare_decay_laws(gains.mean(axis=0), positions)
+    pure = bootstrap_power_law(positions, gains, n_boot=settings.n_boot, seed=settings.seed)
+    return {
+        "n_texts": len(states), "n_tokens": settings.c3_tokens, "noise_variance": settings.c3_noise_variance,
+        "ridge_identity_max_relative_error": float(errors.max()), "positions_checked": int(errors.size),
+        "power_law": {"b": float(power[1]), "r2_log": r2_power},
+        "exponential": {"tau": float(expo[1]), "r2_log": r2_expo},
+        "better_law": "power law" if r2_power > r2_expo else "exponential",
+        "pure_power_law_b": {"mean": pure.fit.b, "low": pure.b_low, "high": pure.b_high},
+        "first_gain": float(gains.mean(axis=0)[0]), "last_gain": float(gains.mean(axis=0)[-1]),
+    }
+
+
+def part_c4(loaded, settings: CardSettings) -> dict:
+    from llmgeom.planted import ALL_TASKS
+    from llmgeom.tokenselect import SELECTORS, passage_texts, planted_texts, run_experiment
+
+    result = run_experiment(loaded, passage_texts(loaded, settings.corpus, settings.c4_passages, settings.c4_input, settings.seed),
+                            planted_texts(loaded, ALL_TASKS, settings.c4_per_task, settings.seed), _blocks(loaded, settings),
+                            settings.n_boot, settings.n_resamples, settings.seed)
+    pooled = {s: {"top-1": _cell(result.cells["planted top-1 hit", s]),
+                  "precision@3": _cell(result.cells["planted precision@3", s])} for s in SELECTORS}
+    per_task = {task: {"answered": n, "selectors": {s: {"top-1": _cell(result.per_task[task, s]),
+                                                        "precision@3": _cell(result.per_task_precision[task, s])}
+                                                    for s in SELECTORS}}
+                for task, n in result.n_answered.items()}
+    return {"n_prompts": settings.c4_per_task * len(ALL_TASKS), "n_answered": int(sum(result.n_answered.values())),
+            "n_answered_non_identity": result.erasure["n_pool"], "pooled_non_identity": pooled, "per_task": per_task,
+            "blocks": result.blocks}
+
+
+def part_c5(loaded, settings: CardSettings) -> dict:
+    from llmgeom.planted import ALL_TASKS
+    from llmgeom.spread import (concentration_reading, control_passes, literal_reading, passage_spread_texts,
+                                planted_spread_texts, selector_rankings, spread_experiment)
+    from llmgeom.tokenselect import passage_texts, planted_texts
+
+    removal, measure = "resampling", "loss"  # chapter 6's deciding method and measure
+    out = {"removal": removal, "measure": measure, "k": settings.c5_k}
+    planted = planted_spread_texts(loaded, ALL_TASKS, settings.c4_per_task, settings.c5_donors, settings.seed)
+    if len(planted.ids) >= MIN_CONTROL_PROMPTS:
+        control = spread_experiment(loaded, planted, control=True, seed=settings.seed)
+        passes, share = control_passes(control, removal, measure, settings.n_boot, settings.seed)
+        out["control"] = {"passes": passes, "answer_bearing_share": _interval(share), "n_prompts": len(planted.ids)}
+    else:
+        out["control"] = {"passes": False, "n_prompts": len(planted.ids),
+                          "reason": f"the model answers {len(planted.ids)} planted prompts that have donors; the "
+                                    f"control needs {MIN_CONTROL_PROMPTS}"}
+    scored = passage_texts(loaded, settings.corpus, settings.c4_passages, settings.c4_input, settings.seed)
+    texts = passage_spread_texts(loaded, scored, settings.corpus, settings.c5_texts, settings.c5_targets,
+                                 settings.c5_donors, settings.seed)
+    rankings = selector_rankings(loaded, texts, scored, planted_texts(loaded, ALL_TASKS, settings.c4_per_task, settings.seed),
+                                 _blocks(loaded, settings), settings.seed)
+    effects = spread_experiment(loaded, texts, rankings, (1, settings.c5_k), seed=settings.seed)
+    literal = literal_reading(effects, removal, measure, settings.c5_k, settings.n_boot, settings.seed)
+    concentration = concentration_reading(effects, removal, measure, settings.n_boot, settings.seed)
+    decided = out["control"]["passes"]
+    out.update({
+        "n_texts": len(texts.ids),
+        "literal": {"word": literal.word if decided else "undecided (no passing control)",
+                    "shares": {s: _interval(v) for s, v in literal.shares.items()}},
+        "concentration": {"word": concentration.word if decided else "undecided (no passing control)",
+                          "oracle_cross_fitted_k1": _interval(concentration.shares["oracle (cross-fitted)"])},
+        "oracle_naive_k1": _interval(effects[removal, measure].share("oracle (naive)", 1, settings.n_boot, settings.seed)),
+    })
+    return out
+
+
+def part_c6(loaded, settings: CardSettings) -> dict:
+    from llmgeom.roleswap import ALL_DISTANCES, measure_triples, triple_accuracy
+    from llmgeom.sentences import make_triples
+
+    triples = make_triples(settings.c6_triples, seed=settings.seed)
+    layer = loaded.n_layers
+    values = measure_triples(loaded, triples, [layer])
+    return {"n_triples": len(triples), "layer": layer, "accuracy": {
+        dist: {negative: _interval(triple_accuracy(values, triples, layer, dist, negative, n_boot=settings.n_boot,
+                                                   seed=settings.seed))
+               for negative in ("swap", "unrelated")} for dist in ALL_DISTANCES}}
+
+
+PART_FUNCTIONS = {"feeding": part_feeding, "c1": part_c1, "c3": part_c3, "c4": part_c4, "c5": part_c5, "c6": part_c6}
+
+
+# ------------------------------------------------------------------------------------------------ one card
+
+
+def parse_parts(text: str | None) -> tuple[str, ...]:
+    """``"c1,c3"`` → ``("c1", "c3")``; None → every part. One clear line for an unknown part."""
+    if not text:
+        return PARTS
+    parts = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"unknown part(s) {', '.join(unknown) or text!r}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+                             timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _config_sha256(loaded) -> str:
+    return hashlib.sha256(loaded.model.config.to_json_string(use_diff=False).encode()).hexdigest()
+
+
+def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device: str | None = None,
+              dtype: str | None = None, device_map: str | None = None, progress: bool = True) -> dict:
+    """Measure ``parts`` of the card on ``model`` (anything :func:`llmgeom.models.load` accepts).
+
+    Returns the card as a JSON-ready dict (see ``card_schema.json``). Each part is cached; a part that does not
+    apply to the model (an encoder's ``feeding``, ``c3``, ``c4``, ``c5``) is listed under ``"not_applicable"``.
+    """
+    import torch
+    import transformers
+    from tqdm.auto import tqdm
+
+    from llmgeom import __version__
+    from llmgeom.cache import cache_dir, make_key
+    from llmgeom.extract import model_fingerprint
+    from llmgeom.family import non_embedding_parameters
+    from llmgeom.models import load
+
+    torch_dtype = None
+    if dtype is not None:
+        torch_dtype = getattr(torch, dtype, None)
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ValueError(f"--dtype {dtype!r} is not a torch dtype; use float32, bfloat16, float16 or float64")
+    started = time.perf_counter()
+    loaded = load(model, attentions=True, device=device, dtype=torch_dtype, device_map=device_map)
+    load_seconds = time.perf_counter() - started
+    applicable = [p for p in parts if not loaded.is_encoder or p in ENCODER_PARTS]
+    fingerprint = model_fingerprint(loaded)
+    card = {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "is_encoder": loaded.is_encoder,
+        "provenance": {
+            "model": model, "source": loaded.source, "config_sha256": _config_sha256(loaded),
+            "weights_fingerprint": fingerprint, "llmgeom_version": __version__, "llmgeom_commit": _git_commit(),
+            "corpus": settings.corpus, "seed": settings.seed, "settings": asdict(settings),
+            "device": str(next(loaded.model.parameters()).device), "dtype": str(next(loaded.model.parameters()).dtype),
+            "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
+            "seconds": {"load": load_seconds},
+        },
+        "size": {"width": loaded.width, "non_embedding_params": non_embedding_parameters(loaded.model)},
+        "parts": {},
+        "not_applicable": {p: "an encoder has no next-token prediction" for p in parts if p not in applicable},
+    }
+    bar = tqdm(applicable, desc=f"card {model}", disable=not progress)
+    for part in bar:
+        bar.set_postfix_str(part)
+        key = make_key("card", part=part, model=fingerprint, settings=asdict(settings))
+        path = cache_dir("results") / f"card-{part}-{key}.json"
+        part_started = time.perf_counter()
+        if path.is_file():
+            result = json.loads(path.read_text())
+        else:
+            result = PART_FUNCTIONS[part](loaded, settings)
+            from llmgeom.cache import atomic_write_bytes
+
+            atomic_write_bytes(path, json.dumps(result, allow_nan=True).encode())
+        card["parts"][part] = result
+        card["provenance"]["seconds"][part] = time.perf_counter() - part_started
+    card["provenance"]["seconds"]["total"] = time.perf_counter() - started
+    return card
+
+
+# ------------------------------------------------------------------------------------------------ families
+
+
+def family_card(cards: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
+    """Chapter 2's size law across member cards (each with a ``c1`` part), computed by chapter 2's own code
+    (:class:`llmgeom.family.SizeLaw` on the members' per-passage last-layer entropies): the exponents of ``H/ln d``,
+    ``H`` and eRank against non-embedding parameters, trained and random initialisation, trained minus random,
+    with intervals over passages, and the family's null exponent from the members' widths and parameters.
+
+    Members must have read the same passages (the same tokenizer, corpus, length and seed): the bootstrap pairs
+    passage ``i`` across members, and each card records a hash of its passages' token ids.
+    """
+    from llmgeom.extract import LayerEntropy
+    from llmgeom.family import Family, Member, SizeLaw
+
+    members = [c for c in cards if "c1" in c.get("parts", {})]
+    if len(members) < 2:
+        raise ValueError("a family card needs at least two member cards with a c1 part")
+    if len({c["parts"]["c1"]["passages_sha256"] for c in members}) > 1:
+        raise ValueError("the member cards read different passages (another tokenizer, corpus, length or seed); "
+                         "a size law needs the same passages for every member")
+    members.sort(key=lambda c: c["size"]["non_embedding_params"])
+    params = [c["size"]["non_embedding_params"] for c in members]
+    if len(set(params)) < len(params):
+        raise ValueError("two member cards have the same non-embedding parameter count; a size law needs distinct sizes")
+    corpus = members[0]["provenance"]["corpus"]
+    family = Family(", ".join(c["model"] for c in members),
+                    [[Member(c["model"], None, c["parts"]["c1"]["width"], c["size"]["non_embedding_params"])]
+                     for c in members], has_logs=False)
+
+    def entropies(key):
+        return {(c["model"], corpus): LayerEntropy.from_arrays(
+            (0,), np.array(c["parts"]["c1"]["per_passage"][key])[:, None],
+            np.full(c["parts"]["c1"]["n_texts"], c["parts"]["c1"]["n_tokens"]), c["parts"]["c1"]["width"])
+            for c in members}
+
+    first = members[0]["parts"]["c1"]
+    law = SizeLaw(family, first["n_tokens"], [corpus], entropies("H"), entropies("H_random"), n_boot, seed)
+    fits = {}
+    for metric in ("H/ln d", "H", "eRank"):
+        f = law.fit(metric)
+        fits[metric] = {
+            "trained": {"b": f["trained"].fit.b, "low": f["trained"].b_low, "high": f["trained"].b_high,
+                        "r2": f["trained"].fit.r2},
+            "random_init": {"b": f["random"].fit.b, "low": f["random"].b_low, "high": f["random"].b_high},
+            "trained_minus_random": _interval(f["difference"]),
+        }
+    return {"schema_version": SCHEMA_VERSION, "family": [c["model"] for c in members],
+            "non_embedding_params": family.params.tolist(), "widths": family.widths.tolist(),
+            "n_tokens": first["n_tokens"], "n_texts": first["n_texts"], "corpus": corpus,
+            "capped_by_length": law.capped, "size_law": fits, "null_exponent": law.null_exponent, "members": members}
+
+
+# ------------------------------------------------------------------------------------------------ reading cards
+
+
+def validate(card: dict) -> None:
+    """Raise ``ValueError`` (one line) if ``card`` does not follow ``card_schema.json``."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    if isinstance(card, dict) and "family" in card:  # a family card: its size law, and every member a card
+        missing = [k for k in ("schema_version", "family", "size_law", "null_exponent", "members") if k not in card]
+        if missing:
+            raise ValueError(f"not a family card of schema {SCHEMA_VERSION}: missing {', '.join(missing)}")
+        for member in card["members"]:
+            validate(member)
+        return
+    try:
+        jsonschema.validate(card, schema)
+    except jsonschema.ValidationError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "the top level"
+        raise ValueError(f"not a card of schema {SCHEMA_VERSION}: {err.message} (at {where})") from None
+
+
+def read_card(path) -> dict:
+    """A card from a JSON file, validated; one clear line for a missing or malformed file."""
+    try:
+        card = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such card file") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not JSON ({err.msg}, line {err.lineno})") from None
+    validate(card)
+    return card
+
+
+def _fmt(cell, percent=False) -> str:
+    if cell is None:
+        return "—"
+    if percent:
+        return f"{cell['mean']:.0%} [{cell['low']:.0%}, {cell['high']:.0%}]"
+    return f"{cell['mean']:.3f} [{cell['low']:.3f}, {cell['high']:.3f}]"
+
+
+def summary_rows(card: dict) -> dict[str, str]:
+    """The card's headline numbers, one ``{row label: text}`` per measurement (for tables and comparisons)."""
+    parts, rows = card.get("parts", {}), {}
+    if "feeding" in parts:
+        f = parts["feeding"]
+        rows["feeding: loss (without prefix)"] = f"{f['loss']:.3f} ({f['loss_without_prefix']:.3f})"
+    if "c1" in parts:
+        c = parts["c1"]
+        last = {k: c["trained"][k]["H/ln d"][-1] for k in c["trained"]}
+        rows["C1: last-layer H/ln d, all tokens"] = f"{last['all tokens']:.3f}"
+        rows["C1: last-layer H/ln d, without the first text token"] = f"{last['without the first text token']:.3f}"
+        rows["C1: last-layer H, random init"] = f"{c['random_init']['all tokens']['H'][-1]:.3f}"
+        rows["C1: trained − random H"] = _fmt(c["trained_minus_random_H"])
+        rows["C1: N, and N − 1 < d?"] = f"{c['n_tokens']}, {'yes (capped)' if c['capped_by_length'] else 'no'}"
+    if "c3" in parts:
+        c = parts["c3"]
+        rows["C3: ridge identity, max relative error"] = f"{c['ridge_identity_max_relative_error']:.1e}"
+        rows["C3: gains along positions, better law"] = (f"{c['better_law']} (R² {c['power_law']['r2_log']:.3f} vs "
+                                                         f"{c['exponential']['r2_log']:.3f})")
+    if "c4" in parts:
+        c = parts["c4"]
+        rows["C4: planted prompts answered (non-identity)"] = f"{c['n_answered']} ({c['n_answered_non_identity']})"
+        for selector in ("lasso (state)", "attention (head mean)", "recency"):
+            cell = c["pooled_non_identity"].get(selector, {})
+            rows[f"C4: {selector}, top-1 / precision@3"] = f"{_fmt(cell.get('top-1'))} / {_fmt(cell.get('precision@3'))}"
+    if "c5" in parts:
+        c = parts["c5"]
+        control = c["control"]
+        rows["C5: control passes"] = ("yes" if control["passes"] else "no") + (
+            f", {_fmt(control['answer_bearing_share'], True)}" if "answer_bearing_share" in control else "")
+        rows["C5: literal reading"] = c["literal"]["word"]
+        rows["C5: concentration reading (cross-fitted oracle, k = 1)"] = (
+            f"{c['concentration']['word']}, {_fmt(c['concentration']['oracle_cross_fitted_k1'], True)}")
+    if "c6" in parts:
+        acc = parts["c6"]["accuracy"]
+        for dist in ("cosine of means", "Bures–Wasserstein", "token-id Jaccard"):
+            if dist in acc:
+                rows[f"C6: {dist}, swap / unrelated"] = f"{_fmt(acc[dist]['swap'])} / {_fmt(acc[dist]['unrelated'])}"
+    for part, why in card.get("not_applicable", {}).items():
+        rows[f"{part}: does not apply"] = why
+    return rows
+
+
+def compare_markdown(cards: list[dict]) -> str:
+    """Cards side by side as one Markdown table (rows: measurements; columns: models)."""
+    rows = [summary_rows(c) for c in cards]
+    labels = list(dict.fromkeys(label for r in rows for label in r))
+    lines = ["| measurement | " + " | ".join(f"`{c['model']}`" for c in cards) + " |",
+             "|---|" + "---|" * len(cards)]
+    for label in labels:
+        lines.append(f"| {label} | " + " | ".join(r.get(label, "—") for r in rows) + " |")
+    return "\n".join(lines)
+
+
+def family_markdown(family: dict) -> str:
+    """A family card's size law as one Markdown table."""
+    lines = [f"Family of {len(family['family'])} ({', '.join(family['family'])}); last layer, N = {family['n_tokens']}, "
+             f"{family['n_texts']} passages; null exponent {family['null_exponent']:.4f}.", "",
+             "| metric | trained b [95% CI] | random init b | trained − random |", "|---|---|---|---|"]
+    for metric, f in family["size_law"].items():
+        t, r = f["trained"], f["random_init"]
+        lines.append(f"| {metric} | {t['b']:+.4f} [{t['low']:+.4f}, {t['high']:+.4f}] | {r['b']:+.4f} "
+                     f"[{r['low']:+.4f}, {r['high']:+.4f}] | {_fmt(f['trained_minus_random'])} |")
+    return "\n".join(lines)
+
+
+def with_settings(full: bool, corpus: str | None) -> CardSettings:
+    """:data:`FULL` or :data:`DEFAULT`, with another corpus if given."""
+    settings = FULL if full else DEFAULT
+    return replace(settings, corpus=corpus) if corpus else settings
