@@ -142,3 +142,14 @@ def test_device_and_dtype_reach_the_model_and_float64_agrees_with_float32(member
     assert f64["provenance"]["weights_fingerprint"] != f32["provenance"]["weights_fingerprint"]  # measured twice
     with pytest.raises(ValueError, match="not a torch dtype"):
         cards.make_card(members[2], parts=("c1",), settings=SMALL, dtype="float13", progress=False)
+
+
+def test_batch_size_follows_free_memory_on_a_gpu_and_is_the_chapters_on_a_cpu(members):
+    from llmgeom.models import load
+
+    loaded = load(members[1])  # 2 blocks of width 32, 4 heads
+    assert cards.batch_size_for(loaded, 512) == cards.CPU_BATCH
+    per_text = 4 * (3 * 512 * 32 + 2 * 4 * 512**2)
+    assert cards.batch_size_for(loaded, 512, free_bytes=4 * per_text * 10) == 10
+    assert cards.batch_size_for(loaded, 512, free_bytes=1) == 1
+    assert cards.batch_size_for(loaded, 512, free_bytes=10**15) == 256

@@ -82,6 +82,30 @@ def _cell(cell) -> dict | None:
     return None if cell is None else {"mean": cell.mean, "low": cell.low, "high": cell.high, "n": cell.n}
 
 
+CPU_BATCH = 16
+"""Passages per forward pass on a CPU (the chapters' batch)."""
+
+
+def batch_size_for(loaded, n_tokens: int, free_bytes: int | None = None) -> int:
+    """Passages per forward pass for the parts that stream passages (C1, C3, C6).
+
+    On a CPU, :data:`CPU_BATCH`. On a GPU, as many passages as a quarter of the free memory holds (between 1 and
+    256), each costing its hidden states at every layer and its attention matrices in float32 — what an eager
+    forward pass with ``output_hidden_states`` keeps. ``free_bytes`` overrides the measured free memory.
+    """
+    if free_bytes is None:
+        device = next(loaded.model.parameters()).device
+        if device.type != "cuda":
+            return CPU_BATCH
+        import torch
+
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    config = loaded.model.config
+    heads = int(getattr(config, "num_attention_heads", 1) or 1)
+    per_text = 4 * ((loaded.n_layers + 1) * n_tokens * loaded.width + loaded.n_layers * heads * n_tokens**2)
+    return int(max(1, min(256, free_bytes // 4 // per_text)))
+
+
 def _blocks(loaded, settings: CardSettings) -> list[int]:
     """Chapter 5's blocks: every ``block_step``-th of a deep model, every block but the last otherwise (the last
     alone for a one-block model)."""
@@ -113,8 +137,9 @@ def part_c1(loaded, settings: CardSettings) -> dict:
     n_tokens = min(settings.c1_tokens, loaded.context_length - reserved)
     passages = sample_passages(settings.corpus, loaded.tokenizer, settings.c1_texts, n_tokens, "heldout", settings.seed)
     texts = [p.text for p in passages]
-    trained = layer_profile(loaded, texts)
-    random = layer_profile(random_init(loaded, seed=settings.seed), texts)
+    batch = batch_size_for(loaded, n_tokens)
+    trained = layer_profile(loaded, texts, batch_size=batch)
+    random = layer_profile(random_init(loaded, seed=settings.seed), texts, batch_size=batch)
     d = loaded.width
 
     def layers(profile):
@@ -145,7 +170,8 @@ def part_c3(loaded, settings: CardSettings) -> dict:
     passages = sample_passages(settings.corpus, loaded.tokenizer, settings.c3_texts, settings.c3_tokens + 1,
                                "heldout", settings.seed)  # + 1: text token 0 (the sink) is dropped
     states = [prepare_states(r["hidden"][-1]) for r in
-              hidden_states(loaded, [p.text for p in passages], layers="last", progress=False)]
+              hidden_states(loaded, [p.text for p in passages], layers="last", progress=False,
+                            batch_size=batch_size_for(loaded, settings.c3_tokens + 1))]
     errors = np.concatenate([ridge_identity_errors(h, s2) for h in states[:2] for s2 in (0.01, 0.1, 1.0)])
     gains = np.array([ridge_gains(h, settings.c3_noise_variance) for h in states])
     positions = np.arange(1, gains.shape[1] + 1)
@@ -223,7 +249,7 @@ def part_c6(loaded, settings: CardSettings) -> dict:
 
     triples = make_triples(settings.c6_triples, seed=settings.seed)
     layer = loaded.n_layers
-    values = measure_triples(loaded, triples, [layer])
+    values = measure_triples(loaded, triples, [layer], batch_size=4 * batch_size_for(loaded, 32))  # short sentences
     return {"n_triples": len(triples), "layer": layer, "accuracy": {
         dist: {negative: _interval(triple_accuracy(values, triples, layer, dist, negative, n_boot=settings.n_boot,
                                                    seed=settings.seed))
@@ -296,6 +322,7 @@ def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device:
             "weights_fingerprint": fingerprint, "llmgeom_version": __version__, "llmgeom_commit": _git_commit(),
             "corpus": settings.corpus, "seed": settings.seed, "settings": asdict(settings),
             "device": str(next(loaded.model.parameters()).device), "dtype": str(next(loaded.model.parameters()).dtype),
+            "device_map": device_map, "batch_size_c1": batch_size_for(loaded, settings.c1_tokens),
             "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
             "seconds": {"load": load_seconds},
         },
