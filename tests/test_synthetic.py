@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom.report import as_plain
+from llmgeom.glue import as_plain
 from llmgeom.synthetic import power_law_weights, states_with_spectrum
 
 
@@ -55,7 +55,7 @@ def test_as_plain_turns_array_scalars_into_python_numbers():
 
 
 def test_glued_strings_are_markdown_on_their_page_and_plain_text_elsewhere():
-    from llmgeom.report import GluedMarkdown
+    from llmgeom.glue import GluedMarkdown
 
     glued = GluedMarkdown("**not reproduced** at `w384`")
     assert glued._repr_markdown_() == "**not reproduced** at `w384`"

@@ -7,7 +7,7 @@ import pytest
 
 from llmgeom.models import load
 from llmgeom.planted import NON_IDENTITY_TASKS
-from llmgeom.selection import hit_at_k
+from llmgeom.metrics import hit_at_k
 from llmgeom.tokenselect import (
     Comparison,
     baseline_scores,

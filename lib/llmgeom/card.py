@@ -8,7 +8,7 @@ Every number comes from the functions the chapters use — nothing here is a sec
   random initialisation from its config (:func:`llmgeom.scaling.layer_profile`, chapter 2), on passages of
   ``N = min(512, context)`` tokens; trained minus random at the last layer with an interval;
 * ``c3`` — the ridge identity's largest relative error against scikit-learn, and the information gain along
-  positions, power law against exponential (:mod:`llmgeom.regression`, chapter 4);
+  positions, power law against exponential (:mod:`llmgeom.ridge`, chapter 4);
 * ``c4`` — top-1 and precision@3 of the token selectors on the planted prompts the model answers, per task and
   pooled over non-identity tasks (:func:`llmgeom.tokenselect.run_experiment`, chapter 5);
 * ``c5`` — chapter 6's measure, both readings and the cross-fitted oracle, under the default removal and measure,
@@ -165,7 +165,7 @@ def part_c3(loaded, settings: CardSettings) -> dict:
     from llmgeom.corpora import sample_passages
     from llmgeom.extract import hidden_states
     from llmgeom.fit import bootstrap_power_law, compare_decay_laws
-    from llmgeom.regression import prepare_states, ridge_gains, ridge_identity_errors
+    from llmgeom.ridge import prepare_states, ridge_gains, ridge_identity_errors
 
     passages = sample_passages(settings.corpus, loaded.tokenizer, settings.c3_texts, settings.c3_tokens + 1,
                                "heldout", settings.seed)  # + 1: text token 0 (the sink) is dropped

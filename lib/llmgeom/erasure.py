@@ -28,7 +28,7 @@ from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
 from llmgeom.extract import _quiet, model_fingerprint
 from llmgeom.feeding import model_input
 from llmgeom.models import LoadedModel
-from llmgeom.regression import prepare_states, ridge_gains
+from llmgeom.ridge import prepare_states, ridge_gains
 
 
 @dataclass

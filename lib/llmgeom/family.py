@@ -18,7 +18,6 @@ out the input embedding and the output matrix (tied or not), the scaling-law con
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -32,7 +31,8 @@ from llmgeom.fit import (
     hierarchical_exponent_difference,
     hierarchical_power_law,
 )
-from llmgeom.models import LoadedModel, ladder_models, load
+from llmgeom.models import LoadedModel, load
+from llmgeom.registry import ladder_models, training_log
 from llmgeom.scaling import corpus_entropy, corpus_spectra, null_exponent, random_init
 
 FAMILY_VARIABLE = "LLMGEOM_FAMILY"
@@ -107,7 +107,7 @@ def ladder_family(budget: float = 1.0) -> Family:
     """The committed ladder at one token budget (1 or 0.25), every committed seed, grouped by size."""
     groups: dict[tuple[int, int], list[Member]] = {}
     for name, folder in ladder_models(everything=True).items():
-        log = json.loads((folder / "training_log.json").read_text())
+        log = training_log(folder)
         if log.get("budget", 1.0) != budget:
             continue
         groups.setdefault((log["width"], log["depth"]), []).append(_member(name, load(name), log["seed"], log))

@@ -18,6 +18,10 @@ class SourceUnavailable(RuntimeError):
     """A file cannot be had on this system; the message is one line that says why and what to do."""
 
 
+class ModelUnavailable(SourceUnavailable):
+    """A model cannot be loaded here; the message is one line that says why and what to do."""
+
+
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
 

@@ -95,6 +95,17 @@ class BootstrapFit:
         return (self.b_high - self.b_low) / 2
 
 
+def percentile_interval(samples, confidence: float = 0.95, axis=None):
+    """The central ``confidence`` percentile interval of bootstrap samples, NaN ignored: every interval in the book.
+
+    With ``axis=None``, ``(low, high)`` as floats; with an axis, ``(low, high)`` as arrays over the other axes
+    (e.g. one interval per model from ``[draws, models]`` with ``axis=0``).
+    """
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100 - tail], axis=axis)
+    return (float(low), float(high)) if axis is None else (low, high)
+
+
 def bootstrap_power_law(
     x, per_text, offset: bool = False, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> BootstrapFit:
@@ -125,8 +136,7 @@ def bootstrap_power_law(
         fit_power_law(x, table[rng.integers(0, len(table), len(table))].mean(axis=0), offset=offset).b
         for _ in range(n_boot)
     ])
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
+    low, high = percentile_interval(samples, confidence)
     return BootstrapFit(fit, float(low), float(high), samples, confidence)
 
 
@@ -138,8 +148,7 @@ def bootstrap_mean_ci(values, n_boot: int = 2000, seed: int = 0, confidence: flo
         raise ValueError("no finite values to average")
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
+    low, high = percentile_interval(means, confidence)
     return float(values.mean()), float(low), float(high)
 
 
@@ -167,8 +176,7 @@ def cluster_bootstrap_mean_ci(
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(labels), (n_boot, len(labels)))
     means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
+    low, high = percentile_interval(means, confidence)
     return float(values.mean()), float(low), float(high)
 
 
@@ -193,8 +201,7 @@ def bootstrap_exponent_difference(
     for _ in range(n_boot):
         rows = rng.integers(0, len(a), len(a))
         diffs.append(fit_power_law(x, a[rows].mean(axis=0)).b - fit_power_law(x, b[rows].mean(axis=0)).b)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
+    low, high = percentile_interval(diffs, confidence)
     return float(full), float(low), float(high)
 
 
@@ -217,19 +224,11 @@ def bootstrap_ratio_ci(
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(a), (n_boot, len(a)))
     ratios = a[rows].mean(axis=1) / b[rows].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(ratios, [tail, 100 - tail])
+    low, high = percentile_interval(ratios, confidence)
     return float(a.mean() / b.mean()), float(low), float(high)
 
 
 # ------------------------------------------------------------------ seeds within sizes, then texts (chapter 2)
-
-
-def percentile_interval(samples, confidence: float = 0.95) -> tuple[float, float]:
-    """``(low, high)``: the central ``confidence`` percentile interval of bootstrap samples (NaN ignored)."""
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100 - tail])
-    return float(low), float(high)
 
 
 def power_law_exponents(x, means) -> np.ndarray:

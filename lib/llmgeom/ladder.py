@@ -39,8 +39,8 @@ import torch
 from llmgeom import __version__
 from llmgeom.cache import atomic_write_bytes, cache_dir, sha256_bytes, sha256_file
 from llmgeom.corpora import CORPORA, CorpusUnavailable, corpus_checksum, load_corpus
+from llmgeom.registry import LADDER_DIR
 
-LADDER_DIR = Path(__file__).resolve().parents[2] / "models"
 CONTEXT = 512
 VOCAB_SIZE = 2048
 BATCH_SEQUENCES = 8
@@ -95,7 +95,7 @@ QUARTER_BUDGET = [Size(s.width, s.depth, s.heads, budget=0.25) for s in SIZES]
 under-training comparison and the ladder appendix (``ladder_family(budget=0.25)``)."""
 
 BOOK_LADDER = SIZES + SEED_REPEATS
-"""One model per size and the first seed repeats: what :func:`llmgeom.models.ladder_models` lists by default, for
+"""One model per size and the first seed repeats: what :func:`llmgeom.registry.ladder_models` lists by default, for
 the chapters that read single ladder models rather than the size law."""
 
 ALL_MODELS = BOOK_LADDER + EXTRA_SEEDS + QUARTER_BUDGET

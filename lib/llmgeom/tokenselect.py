@@ -26,7 +26,7 @@ import numpy as np
 
 from llmgeom.attribution import gradient_x_input, id_match_scores
 from llmgeom.fit import bootstrap_mean_ci
-from llmgeom.selection import cross_validated_best, hit_at_k, precision_at_k
+from llmgeom.metrics import cross_validated_best, hit_at_k, precision_at_k
 from llmgeom.stats import holm, sign_flip_p_value
 
 
@@ -139,7 +139,7 @@ class Comparison:
 def paired_comparison(table_a: np.ndarray, table_b: np.ndarray, n_resamples: int = 2000, seed: int = 0
                       ) -> Comparison | None:
     """Selector ``a`` minus selector ``b`` on the same texts, each at the option (block, head) chosen on the other
-    half of the texts (:func:`llmgeom.selection.cross_validated_best`): mean difference, 95% bootstrap interval
+    half of the texts (:func:`llmgeom.metrics.cross_validated_best`): mean difference, 95% bootstrap interval
     and two-sided sign-flip p-value, both with ``n_resamples`` resamples. ``None`` under 10 texts."""
     diff = cross_validated_best(table_a) - cross_validated_best(table_b)
     diff = diff[np.isfinite(diff)]
@@ -259,7 +259,7 @@ def chosen_options(loaded, planted: Texts, blocks: Sequence[int]) -> dict[str, i
     """Each selector's option (block, or block × head) with the highest mean answer-bearing AUROC on the planted
     prompts of :func:`answered_pool` — texts other than any passage it is then applied to, so the choice is out of
     sample there (chapter 6). Selectors with one option get 0."""
-    from llmgeom.selection import auroc
+    from llmgeom.metrics import auroc
 
     pool = answered_pool(loaded, planted)
     tables = selector_tables(loaded, planted, blocks, top_predictions(loaded, planted))
@@ -331,7 +331,8 @@ def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int
     """
     from llmgeom.erasure import erasure_divergence, erasure_effects, single_erasure_masks
     from llmgeom.planted import ALL_TASKS, NON_IDENTITY_TASKS
-    from llmgeom.selection import auroc, score_context_tokens, spearman
+    from llmgeom.metrics import auroc, spearman
+    from llmgeom.selection import score_context_tokens
 
     top_p, top_q = top_predictions(loaded, passages), top_predictions(loaded, planted)
     answered = top_q == np.array(planted.targets)
