@@ -41,7 +41,7 @@ def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequen
     if len(token_ids) != len(targets):
         raise ValueError("token_ids and targets need one entry per text")
     skip = len(loaded.prefix_ids)
-    device = next(loaded.model.parameters()).device
+    device = loaded.device
     embed = loaded.model.get_input_embeddings()
     out: list[np.ndarray | None] = [None] * len(token_ids)
     by_length = defaultdict(list)
@@ -124,7 +124,7 @@ def value_norms(loaded, token_ids: Sequence[Sequence[int]], blocks: Sequence[int
     captured = {}
     hooks = [module.register_forward_hook(lambda m, args, output, b=b: captured.__setitem__(b, output.detach()))
              for b, (module, _) in modules.items()]
-    device = next(loaded.model.parameters()).device
+    device = loaded.device
     out: list[np.ndarray | None] = [None] * len(token_ids)
     try:
         for group in _batches_by_length([list(i) for i in token_ids], batch_size):

@@ -136,6 +136,23 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
 
 
 #: What :func:`empty_results_cache` shares with the normal cache: fetched and converted inputs, never results.
+def cached_arrays(kind: str, compute, use_cache: bool = True, **key) -> dict[str, np.ndarray]:
+    """The one cached-result pattern: ``compute()``'s arrays, stored under ``results/<kind>-<key>.npz``.
+
+    ``key`` names everything the result depends on besides the library (which :func:`make_key` always adds) —
+    for a model, its :attr:`~llmgeom.models.LoadedModel.fingerprint`. A hit returns the stored arrays without
+    calling ``compute``; a damaged entry is a miss (:func:`load_arrays`). ``use_cache=False`` neither reads nor
+    writes.
+    """
+    path = cache_dir("results") / f"{kind}-{make_key(kind, **key)}.npz"
+    if use_cache and (hit := load_arrays(path)) is not None:
+        return hit
+    arrays = compute()
+    if use_cache:
+        save_arrays(path, **arrays)
+    return arrays
+
+
 SHARED_INPUTS = ("downloads", "models", "corpora")
 
 

@@ -94,7 +94,7 @@ def batch_size_for(loaded, n_tokens: int, free_bytes: int | None = None) -> int:
     forward pass with ``output_hidden_states`` keeps. ``free_bytes`` overrides the measured free memory.
     """
     if free_bytes is None:
-        device = next(loaded.model.parameters()).device
+        device = loaded.device
         if device.type != "cuda":
             return CPU_BATCH
         import torch
@@ -299,7 +299,6 @@ def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device:
 
     from llmgeom import __version__
     from llmgeom.cache import cache_dir, make_key
-    from llmgeom.extract import model_fingerprint
     from llmgeom.family import non_embedding_parameters
     from llmgeom.models import load
 
@@ -312,7 +311,7 @@ def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device:
     loaded = load(model, attentions=True, device=device, dtype=torch_dtype, device_map=device_map)
     load_seconds = time.perf_counter() - started
     applicable = [p for p in parts if not loaded.is_encoder or p in ENCODER_PARTS]
-    fingerprint = model_fingerprint(loaded)
+    fingerprint = loaded.fingerprint
     card = {
         "schema_version": SCHEMA_VERSION,
         "model": model,
@@ -321,7 +320,7 @@ def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device:
             "model": model, "source": loaded.source, "config_sha256": _config_sha256(loaded),
             "weights_fingerprint": fingerprint, "llmgeom_version": __version__, "llmgeom_commit": _git_commit(),
             "corpus": settings.corpus, "seed": settings.seed, "settings": asdict(settings),
-            "device": str(next(loaded.model.parameters()).device), "dtype": str(next(loaded.model.parameters()).dtype),
+            "device": str(loaded.device), "dtype": str(next(loaded.model.parameters()).dtype),
             "device_map": device_map, "batch_size_c1": batch_size_for(loaded, settings.c1_tokens),
             "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
             "seconds": {"load": load_seconds},

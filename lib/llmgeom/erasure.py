@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
-from llmgeom.extract import _quiet, model_fingerprint
+from llmgeom.cache import cached_arrays
+from llmgeom.forward import progress_disabled, run_model
 from llmgeom.feeding import model_input
 from llmgeom.models import LoadedModel
 from llmgeom.ridge import prepare_states, ridge_gains
@@ -68,28 +68,13 @@ def _last_gain(states: np.ndarray, keep: np.ndarray, noise_variance: float) -> f
     return float(ridge_gains(prepare_states(states[keep]), noise_variance)[-1])
 
 
-def _last_logits(loaded, ids, mask, output_hidden_states: bool = False, n_positions: int = 1):
-    """One forward pass that computes the vocabulary projection at the last ``n_positions`` positions only, where
-    supported; ``.logits`` is then ``[batch, n_positions, vocab]`` either way."""
-    inputs = dict(input_ids=ids, attention_mask=mask, output_hidden_states=output_hidden_states, use_cache=False)
-    try:
-        out = loaded.model(**inputs, logits_to_keep=n_positions)
-    except TypeError:  # an architecture without logits_to_keep
-        out = loaded.model(**inputs)
-    out.logits = out.logits[:, -n_positions:]
-    return out
-
-
-@torch.no_grad()
 def _run_group(loaded, rows, layer, noise_variance):
     skip = len(loaded.prefix_ids)
     fed = [model_input(loaded.prefix_ids, r[0], r[2]) for r in rows]  # the BOS, where the model has one, always kept
     ids = torch.tensor(np.stack([f[0] for f in fed]), dtype=torch.long)
     full_keep = np.stack([f[1] for f in fed])
     keep = full_keep[:, skip:]
-    device = next(loaded.model.parameters()).device
-    out = _last_logits(loaded, ids.to(device), torch.from_numpy(full_keep).long().to(device),
-                       output_hidden_states=layer is not None)
+    out = run_model(loaded, ids, torch.from_numpy(full_keep).long(), hidden_states=layer is not None, last_logits=1)
     logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
     states = out.hidden_states[layer][:, skip:].float().cpu().numpy() if layer is not None else None
     return [
@@ -138,33 +123,29 @@ def masked_runs(
             raise ValueError(f"a keep-mask has {k.shape[1]} positions for a text of {len(ids)} tokens")
         if not k[:, 0].all():
             raise ValueError("token 0 must be kept in every mask (it is the attention sink)")
-    key = make_key(
-        "masked_runs",
-        model=model_fingerprint(loaded),
-        inputs=hashlib.sha256(json.dumps([[list(map(int, i)) for i in token_ids], list(map(int, targets))]).encode()
-                              + b"".join(np.packbits(k).tobytes() + str(k.shape).encode() for k in keep)).hexdigest(),
-        layer=layer,
-        noise_variance=noise_variance if layer is not None else None,
-    )
-    path = cache_dir("results") / f"masked_runs-{key}.npz"
-    sizes = [len(k) for k in keep]
-    split = np.cumsum(sizes)[:-1]
-    if use_cache and (hit := load_arrays(path)) is not None:
-        return MaskedRuns(*(np.split(hit[name], split) for name in ("logprob", "last_gain", "top_id")))
-    by_length = defaultdict(list)
-    for text, (ids, target, k) in enumerate(zip(token_ids, targets, keep)):
-        for row in range(len(k)):
-            by_length[len(ids)].append((text, row, np.asarray(ids), int(target), k[row]))
-    values = [np.zeros((len(k), 3)) for k in keep]
-    groups = [rows[i : i + batch_size] for _, rows in sorted(by_length.items()) for i in range(0, len(rows), batch_size)]
-    for group in tqdm(groups, desc=f"masked runs {loaded.name}", disable=_quiet(progress)):
-        results = _run_group(loaded, [(r[2], r[3], r[4]) for r in group], layer, noise_variance)
-        for (text, row, *_), result in zip(group, results):
-            values[text][row] = result
-    columns = {name: np.concatenate([v[:, c] for v in values]) for c, name in enumerate(("logprob", "last_gain", "top_id"))}
-    columns["top_id"] = columns["top_id"].astype(np.int64)
-    if use_cache:
-        save_arrays(path, **columns)
+    inputs = hashlib.sha256(json.dumps([[list(map(int, i)) for i in token_ids], list(map(int, targets))]).encode()
+                            + b"".join(np.packbits(k).tobytes() + str(k.shape).encode() for k in keep)).hexdigest()
+    split = np.cumsum([len(k) for k in keep])[:-1]
+
+    def compute():
+        by_length = defaultdict(list)
+        for text, (ids, target, k) in enumerate(zip(token_ids, targets, keep)):
+            for row in range(len(k)):
+                by_length[len(ids)].append((text, row, np.asarray(ids), int(target), k[row]))
+        values = [np.zeros((len(k), 3)) for k in keep]
+        groups = [rows[i : i + batch_size] for _, rows in sorted(by_length.items())
+                  for i in range(0, len(rows), batch_size)]
+        for group in tqdm(groups, desc=f"masked runs {loaded.name}", disable=progress_disabled(progress)):
+            results = _run_group(loaded, [(r[2], r[3], r[4]) for r in group], layer, noise_variance)
+            for (text, row, *_), result in zip(group, results):
+                values[text][row] = result
+        columns = {name: np.concatenate([v[:, c] for v in values])
+                   for c, name in enumerate(("logprob", "last_gain", "top_id"))}
+        columns["top_id"] = columns["top_id"].astype(np.int64)
+        return columns
+
+    columns = cached_arrays("masked_runs", compute, use_cache, model=loaded.fingerprint, inputs=inputs, layer=layer,
+                            noise_variance=noise_variance if layer is not None else None)
     return MaskedRuns(*(np.split(columns[name], split) for name in ("logprob", "last_gain", "top_id")))
 
 
@@ -212,33 +193,28 @@ def erasure_divergence(
     for ids, k in zip(token_ids, keep):
         if k.shape[1] != len(ids) or not k[0].all() or not k[:, 0].all():
             raise ValueError("each text needs [M, n] keep-masks whose row 0 keeps every token and that keep token 0")
-    key = make_key(
-        "erasure_divergence",
-        model=model_fingerprint(loaded),
-        inputs=hashlib.sha256(json.dumps([list(map(int, i)) for i in token_ids]).encode()
-                              + b"".join(np.packbits(k).tobytes() + str(k.shape).encode() for k in keep)).hexdigest(),
-    )
-    path = cache_dir("results") / f"erasure_divergence-{key}.npz"
+    inputs = hashlib.sha256(json.dumps([list(map(int, i)) for i in token_ids]).encode()
+                            + b"".join(np.packbits(k).tobytes() + str(k.shape).encode() for k in keep)).hexdigest()
     split = np.cumsum([len(k) - 1 for k in keep])[:-1]
-    if use_cache and (hit := load_arrays(path)) is not None:
-        return ErasureDivergence(np.split(hit["kl"], split), np.split(hit["greedy_drop"], split))
-    device = next(loaded.model.parameters()).device
-    kl, greedy = [], []
-    for ids, k in zip(token_ids, keep):
-        log_p = []
-        for start in range(0, len(k), batch_size):
-            fed = [model_input(loaded.prefix_ids, ids, row) for row in k[start : start + batch_size]]
-            out = _last_logits(loaded, torch.tensor(np.stack([f[0] for f in fed]), device=device),
-                               torch.from_numpy(np.stack([f[1] for f in fed])).long().to(device))
-            log_p.append(torch.log_softmax(out.logits[:, -1].double(), dim=-1).cpu())
-        log_p = torch.cat(log_p)
-        full, masked = log_p[0], log_p[1:]
-        kl.append((full.exp() * (full - masked)).sum(dim=-1).numpy())
-        top = int(full.argmax())
-        greedy.append((full[top] - masked[:, top]).numpy())
-    columns = {"kl": np.concatenate(kl) if kl else np.zeros(0), "greedy_drop": np.concatenate(greedy) if greedy else np.zeros(0)}
-    if use_cache:
-        save_arrays(path, **columns)
+
+    def compute():
+        kl, greedy = [], []
+        for ids, k in zip(token_ids, keep):
+            log_p = []
+            for start in range(0, len(k), batch_size):
+                fed = [model_input(loaded.prefix_ids, ids, row) for row in k[start : start + batch_size]]
+                out = run_model(loaded, torch.tensor(np.stack([f[0] for f in fed])),
+                                torch.from_numpy(np.stack([f[1] for f in fed])).long(), last_logits=1)
+                log_p.append(torch.log_softmax(out.logits[:, -1].double(), dim=-1).cpu())
+            log_p = torch.cat(log_p)
+            full, masked = log_p[0], log_p[1:]
+            kl.append((full.exp() * (full - masked)).sum(dim=-1).numpy())
+            top = int(full.argmax())
+            greedy.append((full[top] - masked[:, top]).numpy())
+        return {"kl": np.concatenate(kl) if kl else np.zeros(0),
+                "greedy_drop": np.concatenate(greedy) if greedy else np.zeros(0)}
+
+    columns = cached_arrays("erasure_divergence", compute, use_cache, model=loaded.fingerprint, inputs=inputs)
     return ErasureDivergence(np.split(columns["kl"], split), np.split(columns["greedy_drop"], split))
 
 

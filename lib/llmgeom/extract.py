@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from tqdm import tqdm
 
 from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
 from llmgeom.entropy import MIN_TOKENS, EntropyResult, matrix_entropy
+from llmgeom.forward import progress_disabled, run_model
 from llmgeom.models import LoadedModel
 
 
@@ -118,21 +118,11 @@ def padded_inputs(loaded: LoadedModel, token_ids, batch_indices) -> tuple[torch.
     return ids, mask, skip
 
 
-@torch.no_grad()
 def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) -> Batch:
     """One padded batch; the model reads ``prefix + ids``, the batch holds text positions only."""
     ids, mask, skip = padded_inputs(loaded, token_ids, batch_indices)
-    device = next(loaded.model.parameters()).device
-    # the backbone, not the language-model head: hidden states are the same (the last one after the final norm)
-    # and no logits are computed — for SmolLM2 the vocabulary projection is a fifth of the forward pass
-    backbone = getattr(loaded.model, "base_model", loaded.model)
-    out = backbone(
-        input_ids=ids.to(device),
-        attention_mask=mask.to(device),
-        output_hidden_states=True,
-        output_attentions=attentions,
-        use_cache=False,
-    )
+    # the backbone: the hidden states of the language model (the last one after the final norm), and no logits
+    out = run_model(loaded, ids, mask, hidden_states=True, attentions=attentions)
     hidden = [out.hidden_states[layer][:, skip:].float().cpu() for layer in layers]
     attn = prefix_attn = None
     if attentions:
@@ -158,7 +148,7 @@ def iter_batches(
     """Stream padded batches of hidden states (and attentions) over ``texts``, longest first."""
     chosen = parse_layers(layers, loaded.n_layers)
     token_ids = tokenize(loaded, texts, max_tokens)
-    for batch in tqdm(_batches_by_length(token_ids, batch_size), desc="batches", disable=_quiet(progress)):
+    for batch in tqdm(_batches_by_length(token_ids, batch_size), desc="batches", disable=progress_disabled(progress)):
         yield _forward(loaded, token_ids, batch, chosen, attentions)
 
 
@@ -195,7 +185,7 @@ def hidden_states_for_ids(
     chosen = parse_layers(layers, loaded.n_layers)
     ids = [[int(i) for i in text] for text in token_ids]
     results: list[dict | None] = [None] * len(ids)
-    for group in tqdm(_batches_by_length(ids, batch_size), desc="batches", disable=_quiet(progress)):
+    for group in tqdm(_batches_by_length(ids, batch_size), desc="batches", disable=progress_disabled(progress)):
         batch = _forward(loaded, ids, group, chosen, attentions)
         for row, i in enumerate(batch.indices):
             n = int(batch.mask[row].sum())
@@ -208,19 +198,6 @@ def hidden_states_for_ids(
             if batch.prefix_attention is not None:
                 results[i]["prefix_attention"] = np.stack([a[row, :, :n].numpy() for a in batch.prefix_attention])
     return results
-
-
-def model_fingerprint(loaded: LoadedModel) -> str:
-    """A content hash of a model: its config and a strided sample of every parameter."""
-    digest = hashlib.sha256(loaded.model.config.to_json_string(use_diff=False).encode())
-    digest.update(json.dumps(list(loaded.prefix_ids)).encode())  # what the model reads before every text
-    for name, param in loaded.model.named_parameters():
-        flat = param.detach().reshape(-1)
-        sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()
-        digest.update(name.encode())
-        digest.update(str(tuple(param.shape)).encode())
-        digest.update(sample.tobytes())
-    return digest.hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -259,7 +236,7 @@ def layer_entropy(
     token_ids = tokenize(loaded, texts, max_tokens)
     key = make_key(
         "layer_entropy",
-        model=model_fingerprint(loaded),
+        model=loaded.fingerprint,
         texts=hashlib.sha256(json.dumps(token_ids).encode()).hexdigest(),
         layers=chosen,
         drop_first_token=drop_first_token,
@@ -272,7 +249,7 @@ def layer_entropy(
     entropy = np.full((len(texts), len(chosen)), np.nan)
     n_tokens = np.zeros(len(texts), dtype=int)
     batches = _batches_by_length(token_ids, batch_size)
-    for number, batch in enumerate(tqdm(batches, desc=f"entropy {loaded.name}", disable=_quiet(progress))):
+    for number, batch in enumerate(tqdm(batches, desc=f"entropy {loaded.name}", disable=progress_disabled(progress))):
         piece = partial / f"batch-{number:05d}.npz"
         stored = load_arrays(piece) if use_cache else None
         if stored is None:
@@ -308,8 +285,3 @@ def _warn_invalid(result: LayerEntropy) -> None:
         reasons.append(f"{int(nonfinite.sum())} whose hidden states hold NaN or Inf (check the model's weights)")
     warnings.warn(f"{int(invalid.sum())} of {len(invalid)} texts have no entropy: {'; '.join(reasons)}; "
                   "they are NaN and every average skips them")
-
-
-def _quiet(progress: bool | None) -> bool:
-    """tqdm's ``disable``: show progress when asked, or by default when stderr is a terminal."""
-    return not (progress if progress is not None else sys.stderr.isatty())

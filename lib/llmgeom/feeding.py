@@ -85,32 +85,26 @@ def next_token_loss(loaded, token_ids: Sequence[Sequence[int]], with_prefix: boo
 
     The scored positions are text tokens ``1 .. n − 1`` in both cases, so the two numbers are comparable.
     """
-    from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
-    from llmgeom.extract import model_fingerprint
+    from llmgeom.cache import cached_arrays
 
     if loaded.is_encoder:
         raise ValueError(f"{loaded.name} is an encoder; a next-token loss needs a causal language model")
-    key = make_key("next_token_loss", model=model_fingerprint(loaded), with_prefix=with_prefix,
-                   ids=[list(map(int, ids)) for ids in token_ids])
-    path = cache_dir("results") / f"next_token_loss-{key}.npz"
-    if use_cache and (hit := load_arrays(path)) is not None:
-        return float(hit["loss"])
-    loss = _mean_loss(loaded, token_ids, loaded.prefix_ids if with_prefix else ())
-    if use_cache:
-        save_arrays(path, loss=np.array(loss))
-    return loss
+    result = cached_arrays(
+        "next_token_loss",
+        lambda: {"loss": np.array(_mean_loss(loaded, token_ids, loaded.prefix_ids if with_prefix else ()))},
+        use_cache, model=loaded.fingerprint, with_prefix=with_prefix, ids=[list(map(int, ids)) for ids in token_ids])
+    return float(result["loss"])
 
 
-@torch.no_grad()
 def _mean_loss(loaded, token_ids, prefix) -> float:
-    device = next(loaded.model.parameters()).device
+    from llmgeom.forward import run_model
+
     total, count = 0.0, 0
     for ids in token_ids:
         if len(ids) < 2:
             continue
-        inputs = torch.tensor([model_input(prefix, ids)], device=device)
-        logits = loaded.model(input_ids=inputs, use_cache=False).logits[0, len(prefix) :].float()
-        target = torch.tensor(ids[1:], device=device)
+        logits = run_model(loaded, torch.tensor([model_input(prefix, ids)]), last_logits=len(ids)).logits[0].float()
+        target = torch.tensor(ids[1:], device=loaded.device)
         total += float(torch.nn.functional.cross_entropy(logits[:-1], target, reduction="sum"))
         count += len(ids) - 1
     if not count:

@@ -24,6 +24,7 @@ network; without one, :func:`load` says so in one line within seconds (no retrie
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import socket
@@ -73,6 +74,26 @@ class LoadedModel:
     @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's (first) parameters are; inputs go there."""
+        return next(self.model.parameters()).device
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A content hash of the model, the key of every cached result: its config, what it reads before every
+        text, and a strided sample of every parameter. Computed once; a model changed in place after its first use
+        needs a new :class:`LoadedModel`."""
+        digest = hashlib.sha256(self.model.config.to_json_string(use_diff=False).encode())
+        digest.update(json.dumps(list(self.prefix_ids)).encode())
+        for name, param in self.model.named_parameters():
+            flat = param.detach().reshape(-1)
+            sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()
+            digest.update(name.encode())
+            digest.update(str(tuple(param.shape)).encode())
+            digest.update(sample.tobytes())
+        return digest.hexdigest()[:24]
 
 
 def available_models() -> dict[str, str]:

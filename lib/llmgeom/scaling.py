@@ -22,10 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
+from llmgeom.cache import cached_arrays
 from llmgeom.corpora import sample_passages
 from llmgeom.entropy import matrix_entropy, token_spectra
-from llmgeom.extract import LayerEntropy, iter_batches, layer_entropy, model_fingerprint, tokenize
+from llmgeom.extract import LayerEntropy, iter_batches, layer_entropy, tokenize
 from llmgeom.fit import fit_power_law
 from llmgeom.models import LoadedModel
 
@@ -111,23 +111,23 @@ def corpus_spectra(
     """
     passages = sample_passages(corpus, loaded.tokenizer, n_texts, n_tokens, split="heldout", seed=seed)
     texts = [p.text for p in passages]
-    key = make_key("corpus_spectra", model=model_fingerprint(loaded), ids=tokenize(loaded, texts, n_tokens),
-                   drop_first_token=drop_first_token)
-    path = cache_dir("results") / f"corpus_spectra-{key}.npz"
-    if (hit := load_arrays(path)) is not None:
-        return hit
-    width = min(n_tokens, loaded.width)
-    eigenvalues = np.full((len(texts), width), np.nan)
-    counts = np.zeros(len(texts), dtype=int)
-    for batch in iter_batches(loaded, texts, layers="last", batch_size=batch_size, max_tokens=n_tokens, progress=False):
-        mask = batch.mask.clone()
-        if drop_first_token:
-            mask[:, 0] = False
-        spectra = token_spectra(batch.hidden[-1], mask, dtype=torch.float32)
-        eigenvalues[batch.indices] = spectra.eigenvalues[:, :width]
-        counts[batch.indices] = spectra.n_tokens
-    save_arrays(path, eigenvalues=eigenvalues, n_tokens=counts)
-    return {"eigenvalues": eigenvalues, "n_tokens": counts}
+
+    def compute():
+        width = min(n_tokens, loaded.width)
+        eigenvalues = np.full((len(texts), width), np.nan)
+        counts = np.zeros(len(texts), dtype=int)
+        for batch in iter_batches(loaded, texts, layers="last", batch_size=batch_size, max_tokens=n_tokens,
+                                  progress=False):
+            mask = batch.mask.clone()
+            if drop_first_token:
+                mask[:, 0] = False
+            spectra = token_spectra(batch.hidden[-1], mask, dtype=torch.float32)
+            eigenvalues[batch.indices] = spectra.eigenvalues[:, :width]
+            counts[batch.indices] = spectra.n_tokens
+        return {"eigenvalues": eigenvalues, "n_tokens": counts}
+
+    return cached_arrays("corpus_spectra", compute, model=loaded.fingerprint, ids=tokenize(loaded, texts, n_tokens),
+                         drop_first_token=drop_first_token)
 
 
 def layer_profile(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 16) -> dict[str, np.ndarray]:
@@ -138,19 +138,18 @@ def layer_profile(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 1
     dict with ``"with_first"`` and ``"without_first"`` (``[texts, layers]`` entropy in nats) and
     ``"norm_ratio"`` (``[texts, layers]``: ``‖h_0‖ / median_{i>0} ‖h_i‖``). Cached like every result.
     """
-    key = make_key("layer_profile", model=model_fingerprint(loaded), texts=list(texts))
-    path = cache_dir("results") / f"layer_profile-{key}.npz"
-    if (hit := load_arrays(path)) is not None:
-        return hit
-    n_layers = loaded.n_layers + 1
-    out = {k: np.full((len(texts), n_layers), np.nan) for k in ("with_first", "without_first", "norm_ratio")}
-    for batch in iter_batches(loaded, texts, layers="all", batch_size=batch_size, progress=False):
-        without = batch.mask.clone()
-        without[:, 0] = False
-        for j, states in enumerate(batch.hidden):
-            out["with_first"][batch.indices, j] = matrix_entropy(states, batch.mask, dtype=torch.float32).entropy
-            out["without_first"][batch.indices, j] = matrix_entropy(states, without, dtype=torch.float32).entropy
-            norms = states.norm(dim=-1).masked_fill(~without, float("nan")).numpy()
-            out["norm_ratio"][batch.indices, j] = states[:, 0].norm(dim=-1).numpy() / np.nanmedian(norms, axis=1)
-    save_arrays(path, **out)
-    return out
+
+    def compute():
+        n_layers = loaded.n_layers + 1
+        out = {k: np.full((len(texts), n_layers), np.nan) for k in ("with_first", "without_first", "norm_ratio")}
+        for batch in iter_batches(loaded, texts, layers="all", batch_size=batch_size, progress=False):
+            without = batch.mask.clone()
+            without[:, 0] = False
+            for j, states in enumerate(batch.hidden):
+                out["with_first"][batch.indices, j] = matrix_entropy(states, batch.mask, dtype=torch.float32).entropy
+                out["without_first"][batch.indices, j] = matrix_entropy(states, without, dtype=torch.float32).entropy
+                norms = states.norm(dim=-1).masked_fill(~without, float("nan")).numpy()
+                out["norm_ratio"][batch.indices, j] = states[:, 0].norm(dim=-1).numpy() / np.nanmedian(norms, axis=1)
+        return out
+
+    return cached_arrays("layer_profile", compute, model=loaded.fingerprint, texts=list(texts))

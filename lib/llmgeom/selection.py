@@ -154,8 +154,8 @@ def score_context_tokens(
     Every Lasso uses :func:`llmgeom.lasso.lasso_entry_scores` (unit rows, centred over the context).
     Results are cached under the model's content, the token ids, the blocks and the library.
     """
-    from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
-    from llmgeom.extract import hidden_states_for_ids, model_fingerprint
+    from llmgeom.cache import cached_arrays
+    from llmgeom.extract import hidden_states_for_ids
     from llmgeom.lasso import lasso_entry_scores
 
     blocks = tuple(int(b) for b in blocks)
@@ -163,39 +163,38 @@ def score_context_tokens(
         raise ValueError(f"blocks must be in 1..{loaded.n_layers} for {loaded.name}; got {list(blocks)}")
     if min(len(ids) for ids in token_ids) < 3:
         raise ValueError("every text needs at least 3 tokens (the sink, one context token and the last token)")
-    key = make_key("context_scores", model=model_fingerprint(loaded), blocks=blocks,
-                   ids=hashlib.sha256(json.dumps([list(map(int, i)) for i in token_ids]).encode()).hexdigest())
-    path = cache_dir("results") / f"context_scores-{key}.npz"
-    if use_cache and (hit := load_arrays(path)) is not None:
-        return ContextScores(blocks, **hit)
-    layers = sorted({b - 1 for b in blocks} | set(blocks))
-    width = max(len(ids) for ids in token_ids) - 2
-    heads = loaded.model.config.num_attention_heads
-    shape = (len(token_ids), len(blocks))
-    out = {
-        "lasso_state": np.full((*shape, width), np.nan),
-        "lasso_update": np.full((*shape, width), np.nan),
-        "attention": np.full((*shape, heads + 1, width), np.nan),
-        "sink_mass": np.zeros(shape),
-        "sink_rate": np.zeros(shape),
-        "n_candidates": np.array([len(ids) - 2 for ids in token_ids]),
-    }
-    states = hidden_states_for_ids(loaded, token_ids, layers, batch_size, attentions=True)
-    for t, result in enumerate(states):
-        hidden, attn = result["hidden"], result["attentions"]
-        m = len(token_ids[t]) - 2
-        for j, b in enumerate(blocks):
-            before, after = hidden[layers.index(b - 1)], hidden[layers.index(b)]
-            context = before[1:-1]
-            out["lasso_state"][t, j, :m] = lasso_entry_scores(context, before[-1])
-            out["lasso_update"][t, j, :m] = lasso_entry_scores(context, after[-1] - before[-1], centre=False)
-            block_index = [layer for layer in layers if layer > 0].index(b)
-            weights = attn[block_index]
-            out["attention"][t, j, :, :m] = attention_scores(weights)
-            bos = result.get("prefix_attention")
-            out["sink_mass"][t, j], out["sink_rate"][t, j] = sink_share(
-                weights, prefix_attention=None if bos is None else bos[block_index])
-    if use_cache:
-        save_arrays(path, **out)
-    return ContextScores(blocks, **out)
+
+    def compute():
+        layers = sorted({b - 1 for b in blocks} | set(blocks))
+        width = max(len(ids) for ids in token_ids) - 2
+        heads = loaded.model.config.num_attention_heads
+        shape = (len(token_ids), len(blocks))
+        out = {
+            "lasso_state": np.full((*shape, width), np.nan),
+            "lasso_update": np.full((*shape, width), np.nan),
+            "attention": np.full((*shape, heads + 1, width), np.nan),
+            "sink_mass": np.zeros(shape),
+            "sink_rate": np.zeros(shape),
+            "n_candidates": np.array([len(ids) - 2 for ids in token_ids]),
+        }
+        states = hidden_states_for_ids(loaded, token_ids, layers, batch_size, attentions=True)
+        for t, result in enumerate(states):
+            hidden, attn = result["hidden"], result["attentions"]
+            m = len(token_ids[t]) - 2
+            for j, b in enumerate(blocks):
+                before, after = hidden[layers.index(b - 1)], hidden[layers.index(b)]
+                context = before[1:-1]
+                out["lasso_state"][t, j, :m] = lasso_entry_scores(context, before[-1])
+                out["lasso_update"][t, j, :m] = lasso_entry_scores(context, after[-1] - before[-1], centre=False)
+                block_index = [layer for layer in layers if layer > 0].index(b)
+                weights = attn[block_index]
+                out["attention"][t, j, :, :m] = attention_scores(weights)
+                bos = result.get("prefix_attention")
+                out["sink_mass"][t, j], out["sink_rate"][t, j] = sink_share(
+                    weights, prefix_attention=None if bos is None else bos[block_index])
+        return out
+
+    ids = hashlib.sha256(json.dumps([list(map(int, i)) for i in token_ids]).encode()).hexdigest()
+    return ContextScores(blocks, **cached_arrays("context_scores", compute, use_cache, model=loaded.fingerprint,
+                                                 blocks=blocks, ids=ids))
 

@@ -97,10 +97,9 @@ def continuation_runs(loaded, variants: Sequence[np.ndarray], keep: Sequence[np.
     last token. Every text's row 0 runs first (the KL needs it); then rows of one length and target count run in
     batches across texts, unpadded. Cached under the model's content, the inputs and the library.
     """
-    from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
-    from llmgeom.erasure import _last_logits
-    from llmgeom.extract import _quiet, model_fingerprint
+    from llmgeom.cache import cached_arrays
     from llmgeom.feeding import model_input
+    from llmgeom.forward import progress_disabled, run_model
 
     if loaded.is_encoder:
         raise ValueError(f"{loaded.name} is an encoder; removing context tokens needs a causal language model")
@@ -114,43 +113,41 @@ def continuation_runs(loaded, variants: Sequence[np.ndarray], keep: Sequence[np.
             raise ValueError("each text needs [V, n] ids and masks of one shape and 1 ≤ n_targets < n − 1")
         if not (k[:, 0].all() and k[:, tail].all() and (v[:, tail] == v[0, tail]).all() and k[0].all()):
             raise ValueError("row 0 must be the full text, and no row may remove token 0, the query or a target")
-    key = make_key("continuation_runs", model=model_fingerprint(loaded), targets=list(map(int, n_targets)),
-                   inputs=hashlib.sha256(b"".join(v.tobytes() + np.packbits(k).tobytes() + str(v.shape).encode()
-                                                  for v, k in zip(variants, keep))).hexdigest())
-    path = cache_dir("results") / f"continuation_runs-{key}.npz"
+    inputs = hashlib.sha256(b"".join(v.tobytes() + np.packbits(k).tobytes() + str(v.shape).encode()
+                                     for v, k in zip(variants, keep))).hexdigest()
     split = np.cumsum([len(v) for v in variants])[:-1]
-    if use_cache and (hit := load_arrays(path)) is not None:
-        return Runs(np.split(hit["loss"], split), np.split(hit["kl"], split))
-    device = next(loaded.model.parameters()).device
-    losses = [np.zeros(len(v)) for v in variants]
-    kls = [np.zeros(len(v)) for v in variants]
-    reference = {}  # text → its full context's next-token log-probabilities before the first target
-    for first_pass in (True, False):  # every text's row 0 runs before its other rows, which need it for the KL
-        by_shape: dict = {}
-        for t, (v, m) in enumerate(zip(variants, n_targets)):
-            for row in ([0] if first_pass else range(1, len(v))):
-                by_shape.setdefault((v.shape[1], m), []).append((t, row))
-        groups = [rows[i:i + batch_size] for _, rows in sorted(by_shape.items()) for i in range(0, len(rows), batch_size)]
-        for group in tqdm(groups, desc=f"removals {loaded.name}", disable=_quiet(progress) or first_pass):
-            m = n_targets[group[0][0]]
-            fed = [model_input(loaded.prefix_ids, variants[t][row, :-1], keep[t][row, :-1]) for t, row in group]
-            out = _last_logits(loaded, torch.tensor(np.stack([f[0] for f in fed]), device=device),
-                               torch.from_numpy(np.stack([f[1] for f in fed])).long().to(device), n_positions=m)
-            log_p = torch.log_softmax(out.logits.float(), dim=-1)
-            targets = torch.from_numpy(np.stack([variants[t][0, -m:] for t, _ in group])).to(device)
-            nll = -log_p.gather(-1, targets[..., None])[..., 0].mean(dim=1).double().cpu().numpy()
-            first = log_p[:, 0].double()
-            if first_pass:
-                reference |= {t: first[i] for i, (t, _) in enumerate(group)}
-            else:
-                ref = torch.stack([reference[t] for t, _ in group])
-                kl = (ref.exp() * (ref - first)).sum(dim=-1).clamp_min(0).cpu().numpy()
-            for i, (t, row) in enumerate(group):
-                losses[t][row] = nll[i]
-                kls[t][row] = 0.0 if first_pass else kl[i]
-    columns = {"loss": np.concatenate(losses), "kl": np.concatenate(kls)}
-    if use_cache:
-        save_arrays(path, **columns)
+
+    def compute():
+        losses = [np.zeros(len(v)) for v in variants]
+        kls = [np.zeros(len(v)) for v in variants]
+        reference = {}  # text → its full context's next-token log-probabilities before the first target
+        for first_pass in (True, False):  # every text's row 0 runs before its other rows, which need it for the KL
+            by_shape: dict = {}
+            for t, (v, m) in enumerate(zip(variants, n_targets)):
+                for row in ([0] if first_pass else range(1, len(v))):
+                    by_shape.setdefault((v.shape[1], m), []).append((t, row))
+            groups = [rows[i:i + batch_size] for _, rows in sorted(by_shape.items()) for i in range(0, len(rows), batch_size)]
+            for group in tqdm(groups, desc=f"removals {loaded.name}", disable=progress_disabled(progress) or first_pass):
+                m = n_targets[group[0][0]]
+                fed = [model_input(loaded.prefix_ids, variants[t][row, :-1], keep[t][row, :-1]) for t, row in group]
+                out = run_model(loaded, torch.tensor(np.stack([f[0] for f in fed])),
+                                torch.from_numpy(np.stack([f[1] for f in fed])).long(), last_logits=m)
+                log_p = torch.log_softmax(out.logits.float(), dim=-1)
+                targets = torch.from_numpy(np.stack([variants[t][0, -m:] for t, _ in group])).to(loaded.device)
+                nll = -log_p.gather(-1, targets[..., None])[..., 0].mean(dim=1).double().cpu().numpy()
+                first = log_p[:, 0].double()
+                if first_pass:
+                    reference |= {t: first[i] for i, (t, _) in enumerate(group)}
+                else:
+                    ref = torch.stack([reference[t] for t, _ in group])
+                    kl = (ref.exp() * (ref - first)).sum(dim=-1).clamp_min(0).cpu().numpy()
+                for i, (t, row) in enumerate(group):
+                    losses[t][row] = nll[i]
+                    kls[t][row] = 0.0 if first_pass else kl[i]
+        return {"loss": np.concatenate(losses), "kl": np.concatenate(kls)}
+
+    columns = cached_arrays("continuation_runs", compute, use_cache, model=loaded.fingerprint,
+                            targets=list(map(int, n_targets)), inputs=inputs)
     return Runs(np.split(columns["loss"], split), np.split(columns["kl"], split))
 
 

@@ -209,42 +209,41 @@ def selector_tables(loaded, texts: Texts, blocks: Sequence[int], top_ids: Sequen
     import json
 
     from llmgeom.attribution import attention_rollout, value_norms, value_weighted_attention
-    from llmgeom.cache import cache_dir, load_arrays, make_key, save_arrays
-    from llmgeom.extract import hidden_states_for_ids, model_fingerprint
+    from llmgeom.cache import cached_arrays
+    from llmgeom.extract import hidden_states_for_ids
     from llmgeom.selection import score_context_tokens
 
     blocks = [int(b) for b in blocks]
-    key = make_key("selector_tables", model=model_fingerprint(loaded), blocks=blocks, top=list(map(int, top_ids)),
-                   ids=hashlib.sha256(json.dumps([[*map(int, i), int(t)] for i, t in zip(texts.ids, texts.targets)])
-                                      .encode()).hexdigest())
-    path = cache_dir("results") / f"selector_tables-{key}.npz"
-    if use_cache and (hit := load_arrays(path)) is not None:
-        return {name: hit[_STORED[name]] for name in SELECTORS}
-    scores = score_context_tokens(loaded, texts.ids, blocks, use_cache=use_cache)
-    n, width = len(texts), max(len(i) for i in texts.ids) - 2
-    heads = scores.attention.shape[2] - 1
-    out = {
-        "lasso (state)": scores.lasso_state,
-        "lasso (update)": scores.lasso_update,
-        "attention (head mean)": scores.attention[:, :, -1],
-        "attention (best head)": scores.attention[:, :, :-1].reshape(n, len(blocks) * heads, width),
-        "attention rollout": np.full((n, len(blocks), width), np.nan),
-        "value-weighted attention": np.full((n, len(blocks), width), np.nan),
-    }
-    states = hidden_states_for_ids(loaded, texts.ids, list(range(1, max(blocks) + 1)), attentions=True)
-    all_norms = value_norms(loaded, texts.ids, blocks)
-    for t, (ids, result, norms) in enumerate(zip(texts.ids, states, all_norms)):
-        m = len(ids) - 2
-        bos = result.get("prefix_attention")
-        for j, b in enumerate(blocks):
-            rolled = attention_rollout(result["attentions"][:b], None if bos is None else bos[:b])
-            out["attention rollout"][t, j, :m] = rolled[-1, 1:-1]
-            weighted = value_weighted_attention(result["attentions"][b - 1], norms[j])
-            out["value-weighted attention"][t, j, :m] = weighted[-1, 1:-1]
-    out |= baseline_scores(loaded, texts, top_ids)
-    if use_cache:
-        save_arrays(path, **{_STORED[name]: out[name] for name in SELECTORS})
-    return out
+
+    def compute():
+        scores = score_context_tokens(loaded, texts.ids, blocks, use_cache=use_cache)
+        n, width = len(texts), max(len(i) for i in texts.ids) - 2
+        heads = scores.attention.shape[2] - 1
+        out = {
+            "lasso (state)": scores.lasso_state,
+            "lasso (update)": scores.lasso_update,
+            "attention (head mean)": scores.attention[:, :, -1],
+            "attention (best head)": scores.attention[:, :, :-1].reshape(n, len(blocks) * heads, width),
+            "attention rollout": np.full((n, len(blocks), width), np.nan),
+            "value-weighted attention": np.full((n, len(blocks), width), np.nan),
+        }
+        states = hidden_states_for_ids(loaded, texts.ids, list(range(1, max(blocks) + 1)), attentions=True)
+        all_norms = value_norms(loaded, texts.ids, blocks)
+        for t, (ids, result, norms) in enumerate(zip(texts.ids, states, all_norms)):
+            m = len(ids) - 2
+            bos = result.get("prefix_attention")
+            for j, b in enumerate(blocks):
+                rolled = attention_rollout(result["attentions"][:b], None if bos is None else bos[:b])
+                out["attention rollout"][t, j, :m] = rolled[-1, 1:-1]
+                weighted = value_weighted_attention(result["attentions"][b - 1], norms[j])
+                out["value-weighted attention"][t, j, :m] = weighted[-1, 1:-1]
+        out |= baseline_scores(loaded, texts, top_ids)
+        return {_STORED[name]: out[name] for name in SELECTORS}
+
+    ids = hashlib.sha256(json.dumps([[*map(int, i), int(t)] for i, t in zip(texts.ids, texts.targets)]).encode())
+    stored = cached_arrays("selector_tables", compute, use_cache, model=loaded.fingerprint, blocks=blocks,
+                           top=list(map(int, top_ids)), ids=ids.hexdigest())
+    return {name: stored[_STORED[name]] for name in SELECTORS}
 
 
 def answered_pool(loaded, planted: Texts) -> np.ndarray:
