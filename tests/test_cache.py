@@ -62,30 +62,99 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_partial_file(tmp_path, mon
     assert list(folder.iterdir()) == []
 
 
-def _hammer(path: str, payload: bytes, rounds: int) -> None:
+def _hammer(path: str, payload: bytes, rounds: int, written) -> None:
     for _ in range(rounds):
         cache.write_checked(Path(path), payload)
+        with written.get_lock():
+            written.value += 1
 
 
 def test_concurrent_writers_of_one_entry_never_leave_it_corrupt(tmp_path):
     path = tmp_path / "shared.npz"
-    payload = os.urandom(1 << 16)
+    payload = os.urandom(4 << 20)  # 4 MiB: a write in place, not through a rename, would be seen half done
+    workers_n, rounds = 4, 15
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_hammer, args=(str(path), payload, 40)) for _ in range(4)]
+    written = context.Value("i", 0)
+    workers = [context.Process(target=_hammer, args=(str(path), payload, rounds, written)) for _ in range(workers_n)]
     for w in workers:
         w.start()
-    readings = 0
+    raw_seen = checked_seen = during = 0
     while any(w.is_alive() for w in workers):
+        before = written.value
+        # the file itself, as any reader sees it: absent, or every byte of one write, never a prefix
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        if raw is not None:
+            assert len(raw) == len(payload) and raw == payload, f"a torn file: {len(raw)} of {len(payload)} bytes"
+            raw_seen += 1
         data = cache.read_checked(path)
-        assert data in (None, payload)  # never a torn or mixed file
-        readings += data is not None
+        assert data is None or data == payload  # never a torn or mixed file
+        checked_seen += data is not None
+        # a complete reading taken after one write finished and before the last one did: truly concurrent
+        during += (raw is not None or data is not None) and before > 0 and written.value < workers_n * rounds
         if data is None:  # a reader that saw a mismatch deletes the entry; writers recreate it
             time.sleep(0.001)
     for w in workers:
         w.join()
         assert w.exitcode == 0
+    assert written.value == workers_n * rounds
+    assert raw_seen > 0 and checked_seen > 0, "the reader never saw the entry while the writers ran"
+    assert during > 0, "no reading overlapped the writes: the test checked nothing"
     assert cache.read_checked(path) == payload
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_torn_or_bit_flipped_entry_is_a_miss_and_both_files_go(tmp_path):
+    entry = tmp_path / "entry.npz"
+    sidecar = Path(f"{entry}.sha256")
+    arrays = {"a": np.arange(2000.0), "b": np.eye(3)}
+    cache.save_arrays(entry, **arrays)
+    whole = entry.read_bytes()
+    flipped = bytearray(whole)
+    flipped[len(whole) // 2] ^= 0x01  # inside the array data: np.load alone would read a wrong number
+    for name, damaged in [("half", whole[: len(whole) // 2]), ("last byte missing", whole[:-1]),
+                          ("one bit flipped", bytes(flipped)), ("empty", b"")]:
+        cache.save_arrays(entry, **arrays)
+        entry.write_bytes(damaged)  # by hand, behind the cache's back, as a crash or a bad disk would
+        assert cache.read_checked(entry) is None, name
+        assert not entry.exists() and not sidecar.exists(), f"{name}: the corrupt entry was left in place"
+        cache.save_arrays(entry, **arrays)
+        entry.write_bytes(damaged)
+        assert cache.load_arrays(entry) is None, name
+    # data whose sidecar never landed (a kill between the two renames) is a miss, not a trusted file
+    cache.save_arrays(entry, **arrays)
+    sidecar.unlink()
+    assert cache.load_arrays(entry) is None
+    cache.save_arrays(entry, **arrays)
+    loaded = cache.load_arrays(entry)
+    assert loaded.keys() == arrays.keys() and all(np.array_equal(loaded[k], v) for k, v in arrays.items())
+
+
+def test_a_truncated_result_is_recomputed_not_served(tiny_model_dir, isolated_cache):
+    from llmgeom import extract
+    from llmgeom.models import load
+
+    loaded = load(str(tiny_model_dir))
+    texts = ["The ship sailed at dawn.", "Call me Ishmael, said the sailor.", "To be, or not to be."]
+    calls = []
+    real = extract._forward
+    extract._forward = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        first = extract.layer_entropy(loaded, texts, batch_size=2)
+        n_batches = len(calls)
+        assert n_batches > 0
+        [entry] = (isolated_cache / "results").glob("layer_entropy-*.npz")
+        np.testing.assert_array_equal(extract.layer_entropy(loaded, texts, batch_size=2).entropy, first.entropy)
+        assert len(calls) == n_batches  # a sound entry is served from the cache
+        entry.write_bytes(entry.read_bytes()[:-7])  # a torn entry, by hand
+        again = extract.layer_entropy(loaded, texts, batch_size=2)
+    finally:
+        extract._forward = real
+    assert len(calls) == 2 * n_batches  # every batch ran again
+    np.testing.assert_array_equal(again.entropy, first.entropy)
+    assert cache.load_arrays(entry) is not None  # and the entry is whole again
 
 
 KILLABLE = """

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmgeom.entropy import (
-    MIN_TOKENS,
     coding_rate,
     companion_matrix_entropy,
     matrix_entropy,
@@ -117,21 +116,37 @@ def test_masked_padded_batch_equals_per_text_loop():
     np.testing.assert_array_equal(batched.n_tokens, lengths)
 
 
+def numpy_entropy(states) -> float:
+    """The definition written out independently: centre, unit rows, eigenvalues of ZᵀZ / N over their sum,
+    −Σ λ ln λ."""
+    z = states - states.mean(axis=0)
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    eig = np.clip(np.linalg.eigvalsh(z.T @ z / len(z)), 0, None)
+    eig = eig[eig > 1e-15] / eig.sum()
+    return float(-(eig * np.log(eig)).sum())
+
+
 def test_one_token_texts_are_skipped_and_counted_never_averaged_as_nan():
-    assert MIN_TOKENS == 2
+    # the policy by behaviour, not by the constant: two tokens already have a spectrum (one direction, H = 0),
+    # one token or none has not, and every other text gets the entropy of its own valid tokens
     gen = torch.Generator().manual_seed(5)
-    batch = torch.randn(3, 6, 10, generator=gen)
-    mask = torch.ones(3, 6, dtype=torch.bool)
-    mask[1, 1:] = False  # one token
-    mask[2, :] = False  # empty
+    lengths = [6, 1, 0, 2, 3, 5]
+    batch = torch.randn(len(lengths), 6, 10, generator=gen, dtype=torch.float64)
+    mask = torch.arange(6) < torch.tensor(lengths)[:, None]
     result = matrix_entropy(batch, mask)
-    np.testing.assert_array_equal(result.valid, [True, False, False])
-    assert np.isnan(result.entropy[1:]).all()
+    np.testing.assert_array_equal(result.valid, [True, False, False, True, True, True])
+    np.testing.assert_array_equal(result.n_tokens, lengths)
+    assert np.isnan(result.entropy[[1, 2]]).all() and np.isnan(result.normalized_by_rank_bound[[1, 2]]).all()
+    assert result.entropy[3] == pytest.approx(0.0, abs=1e-12)
+    expected = {i: numpy_entropy(batch[i, :n].numpy()) for i, n in enumerate(lengths) if n >= 2}
+    assert expected[4] > 0.1 and expected[0] > expected[4]  # real spectra, not a degenerate case
+    for i, h in expected.items():
+        assert result.entropy[i] == pytest.approx(h, abs=1e-12), f"text {i} ({lengths[i]} tokens)"
     summary = result.summary()
-    assert summary["n_texts"] == 1 and summary["n_skipped"] == 2
-    assert summary["entropy"] == pytest.approx(result.entropy[0])
+    assert summary["n_texts"] == 4 and summary["n_skipped"] == 2
+    assert summary["entropy"] == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
     with pytest.raises(ValueError, match="at least 2 tokens"):
-        matrix_entropy(batch[1:], mask[1:]).summary()
+        matrix_entropy(batch[1:3], mask[1:3]).summary()
 
 
 def test_non_finite_states_mark_only_their_text_invalid():

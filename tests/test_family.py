@@ -15,6 +15,7 @@ from llmgeom.fit import (
     hierarchical_exponent_difference,
     hierarchical_means,
     hierarchical_power_law,
+    percentile_interval,
     power_law_exponents,
 )
 from llmgeom.scaling import null_exponent
@@ -95,7 +96,10 @@ def test_size_law_on_a_family_named_by_the_environment(three_folders, monkeypatc
     assert law.capped  # width 32 and 64 exceed N - 1 = 23
     difference, low, high = fits["difference"]
     assert difference == pytest.approx(fits["trained"].fit.b - fits["random"].fit.b)
-    assert low <= high
+    # paired: the difference's interval is that of trained − random on the *same* draws (an unpaired bootstrap,
+    # or one that resampled the random copies' passages separately, gives another interval)
+    paired = percentile_interval(fits["trained"].b_samples - fits["random"].b_samples)
+    assert (low, high) == pytest.approx(paired)
 
 
 def test_a_family_of_one_says_so(tiny_model_dir):
@@ -113,3 +117,23 @@ def test_last_layer_law_from_spectra_equals_the_entropy_route(three_folders, mon
         np.testing.assert_allclose(from_spectra.groups(metric)[1], from_entropy.groups(metric)[1], rtol=1e-5)
         np.testing.assert_allclose(from_spectra.groups(metric, random=True)[0],
                                    from_entropy.groups(metric, random=True)[0], rtol=1e-5)
+
+
+def test_the_c1_rule_needs_every_control_for_reproduced():
+    from llmgeom.family import C1Verdict
+
+    assert C1Verdict(True, True, True).word == "reproduced"
+    assert C1Verdict(True, True, False).word == C1Verdict(True, False, True).word == "partly reproduced"
+    assert C1Verdict(True, False, False).word == "not reproduced"
+    assert C1Verdict(False, True, True).word == "not reproduced"  # the companion's metric itself must fall
+
+
+def test_the_c1_verdict_reads_the_lower_bounds_of_the_size_law(three_folders, monkeypatch):
+    from llmgeom.family import c1_verdict
+
+    monkeypatch.setenv("LLMGEOM_FAMILY", ",".join(three_folders))
+    law = size_law(family_from_env(), ["austen"], n_texts=6, n_tokens=24, n_boot=100)
+    verdict = c1_verdict(law)
+    assert verdict.companion_falls == (law.fit("H/ln d")["trained"].b_low > 0)
+    assert verdict.free_falls == (law.fit("H")["trained"].b_low > 0 and law.fit("eRank")["trained"].b_low > 0)
+    assert verdict.beyond_random == (law.fit("H/ln d")["difference"][1] > 0)

@@ -5,16 +5,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from llmgeom.planted import TASKS, encode_planted, generate_planted
-from llmgeom.regression import lasso_design, lasso_entry_scores, lasso_select
-from llmgeom.selection import (
-    attention_scores,
-    auroc,
-    content_word_mask,
-    hit_at_k,
-    precision_at_k,
-    sink_share,
-    spearman,
-)
+from llmgeom.lasso import lasso_design, lasso_entry_scores, lasso_select
+from llmgeom.metrics import auroc, cross_validated_best, hit_at_k, precision_at_k, spearman
+from llmgeom.selection import attention_scores, content_word_mask, sink_share
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -67,19 +60,39 @@ def test_attention_scores_leave_out_the_sink_and_the_query():
 
 
 def test_metrics_against_definitions_and_sklearn():
-    scores = np.array([0.9, 0.1, 0.5, 0.7, 0.2])
-    relevant = np.array([False, False, True, True, False])
-    assert precision_at_k(scores, relevant, 2) == 0.5
-    assert precision_at_k(scores, relevant, 3) == pytest.approx(2 / 3)
-    assert hit_at_k(scores, relevant, 1) == 0.0 and hit_at_k(scores, relevant, 2) == 1.0
-    rng = np.random.default_rng(1)
+    # scores with a tie at the top (tokens 1 and 3) and relevant tokens 1 and 5, chosen so that every plausible
+    # slip ranks differently from the definition (descending score, ties latest first: 3, 1, 5, 2, 0, 4):
+    # ranking by position alone (5, 4, …) or from the start (0, 1, …), ascending scores (4, 0, …), ties broken
+    # earliest first (1, 3, …) and an off-by-one k each change at least one value below
+    scores = np.array([0.2, 0.9, 0.4, 0.9, 0.1, 0.6])
+    relevant = np.array([False, True, False, False, False, True])
+    assert [precision_at_k(scores, relevant, k) for k in range(1, 7)] == pytest.approx([0, 1 / 2, 2 / 3, 2 / 4, 2 / 5,
+                                                                                        2 / 6])
+    assert [hit_at_k(scores, relevant, k) for k in range(1, 7)] == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert precision_at_k(scores, relevant, 10) == pytest.approx(2 / 6)  # k beyond the text: every token
+    assert hit_at_k(scores, ~relevant, 1) == 1.0 and hit_at_k(-scores, relevant, 3) == 0.0  # token 3; tokens 4, 0, 2
+
+    # against a brute-force reading of the docstrings on small integer scores (many ties)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 9))
+        s, r, k = rng.integers(0, 3, n).astype(float), rng.random(n) < 0.4, int(rng.integers(1, n + 2))
+        top = sorted(range(n), key=lambda i: (-s[i], -i))[:k]
+        assert precision_at_k(s, r, k) == pytest.approx(sum(r[i] for i in top) / len(top))
+        assert hit_at_k(s, r, k) == float(any(r[i] for i in top))
+
+    # AUROC: a tie between a relevant and an irrelevant token counts one half (3.5 of 4 pairs ordered)
+    assert auroc(np.array([0.8, 0.4, 0.4, 0.1]), np.array([True, True, False, False])) == 0.875
+    assert auroc(np.array([0.1, 0.4, 0.4, 0.8]), np.array([True, True, False, False])) == 0.125
     for _ in range(20):
         s, labels = rng.integers(0, 4, 15).astype(float), rng.random(15) < 0.4
         if 0 < labels.sum() < 15:
             assert auroc(s, labels) == pytest.approx(roc_auc_score(labels, s))
-    assert np.isnan(auroc(scores, np.zeros(5, bool)))
-    assert spearman(scores, scores**3) == pytest.approx(1.0)
-    assert np.isnan(spearman(np.ones(5), scores))
+    assert np.isnan(auroc(scores, np.zeros(6, bool))) and np.isnan(auroc(scores, np.ones(6, bool)))
+    assert spearman(scores, scores**3) == pytest.approx(1.0) and spearman(scores, -scores) == pytest.approx(-1.0)
+    # average ranks for ties: ranks (1.5, 1.5, 3) against (1, 2, 3) give 0.8660…, not 1 or 0.5
+    assert spearman(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(np.sqrt(3) / 2)
+    assert np.isnan(spearman(np.ones(6), scores)) and np.isnan(spearman(scores, np.ones(6)))
 
 
 def test_ties_do_not_favour_the_start_of_the_text():
@@ -161,14 +174,26 @@ def test_spearman_matches_scipy_with_ties():
 
 
 def test_the_best_option_is_chosen_on_the_other_fold():
-    from llmgeom.selection import cross_validated_best
-
-    table = np.zeros((6, 3))
-    table[1::2, 2] = 1.0  # option 2 is best on the odd texts only
-    table[0::2, 0] = 0.5  # option 0 is best on the even texts only
-    # even texts get the option chosen on the odd ones (2), odd texts the one chosen on the even ones (0)
-    assert cross_validated_best(table).tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    assert cross_validated_best(np.ones((4, 2))).tolist() == [1.0] * 4
+    # every option wins somewhere and the values differ, so the returned vector names the column used per fold
+    table = np.array([
+        [0.1, 0.2, 0.3, 0.9],  # even texts: option 3 is best (mean 0.8)
+        [0.5, 0.8, 0.4, 0.0],  # odd texts: option 1 is best (mean 0.8)
+        [0.2, 0.1, 0.4, 0.7],
+        [0.6, 0.7, 0.3, 0.1],
+        [0.0, 0.3, 0.2, 0.8],
+        [0.4, 0.9, 0.5, 0.2],
+    ])
+    # even texts get option 1 (chosen on the odd ones), odd texts option 3 (chosen on the even ones); choosing on
+    # the text's own fold, on all texts (option 1), by halves instead of parity, by the lowest mean, or always
+    # option 0 or 1 each give a different vector
+    expected = [0.2, 0.0, 0.1, 0.1, 0.3, 0.2]
+    np.testing.assert_allclose(cross_validated_best(table), expected)
+    # a missing value does not knock its option out of the choice (the mean skips it) …
+    holed = table.copy()
+    holed[3, 1] = np.nan
+    np.testing.assert_allclose(cross_validated_best(holed), expected)
+    # … and a text with no other fold to choose on gets no value rather than its own best
+    assert np.isnan(cross_validated_best(np.array([[0.3, 0.9, 0.1]]))).all()
 
 
 @pytest.mark.parametrize("seed", range(5))

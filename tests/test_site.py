@@ -139,18 +139,53 @@ def test_every_chapter_has_three_exercises_with_hidden_solutions(built_pages):
     assert not short, f"chapters with fewer than 3 exercises, or exercises without a folded solution: {short}"
 
 
+#: one verdict, as the chapters' rules word it (report, "How to read a verdict"): whole words only, so "not
+#: reproduced" is not read as "reproduced", nor "unsupported" or "Reading(word='reproduced', …)" as a verdict
+VERDICT = r"(?:(?:not|partly) )?(?:reproduced|supported)|inconclusive|model-dependent"
+#: a verdict cell: one verdict, maybe "(marginal)" and a reason after a dash or colon; or C5's two readings
+VERDICT_CELL = re.compile(rf"(?P<word>{VERDICT})(?: \(marginal\))?(?:(?: —|:) [^;]+)?"
+                          rf"|literal reading (?:{VERDICT}); concentration reading (?:{VERDICT})")
+
+
+def plain_text(fragment: str) -> str:
+    """An HTML fragment as a reader reads it: tags dropped, entities decoded, white space collapsed."""
+    return " ".join(html_unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
 def test_the_reproduction_report_has_six_glued_rows(built_pages):
     text = built_pages["book/report"].read_text(encoding="utf-8")
     table = text[text.index("<table"):text.index("</table>")]
     rows = re.findall(r"<tr.*?</tr>", table, flags=re.S)[1:]
-    claims = [re.sub(r"<[^>]+>", "", re.findall(r"<td.*?</td>", row, flags=re.S)[0]).strip() for row in rows]
+    claims = [plain_text(re.findall(r"<td.*?</td>", row, flags=re.S)[0]) for row in rows]
     assert claims == ["C1", "C2", "C3", "C4", "C5", "C6"]
-    verdicts = ("reproduced", "supported", "inconclusive", "partly", "model-dependent")
     for claim, row in zip(claims, rows):
-        cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td.*?</td>", row, flags=re.S)]
-        assert any(v in cells[2] for v in verdicts), f"{claim}: no verdict pasted ({cells[2]!r})"
+        cells = [plain_text(c) for c in re.findall(r"<td.*?</td>", row, flags=re.S)]
+        assert VERDICT_CELL.fullmatch(cells[2]), f"{claim}: no verdict pasted, or not the rules' words ({cells[2]!r})"
         assert len(re.findall(r"\d", cells[3])) >= 3, f"{claim}: no numbers pasted ({cells[3]!r})"
         assert row.count('class="pasted-text"') >= 3, f"{claim}: its values are not glued from the chapters"
+
+
+def test_the_report_shows_the_verdict_each_chapter_states(built_pages):
+    # the report's verdict for a claim is the one in its chapter's verdict box, word for word: "not reproduced"
+    # in a chapter and "reproduced" in the report (a wrong or per-decoder key glued) is a failure
+    text = built_pages["book/report"].read_text(encoding="utf-8")
+    table = text[text.index("<table"):text.index("</table>")]
+    report = {}
+    for row in re.findall(r"<tr.*?</tr>", table, flags=re.S)[1:]:
+        cells = [plain_text(c) for c in re.findall(r"<td.*?</td>", row, flags=re.S)]
+        report[cells[0]] = cells[2]
+    chapters = {}
+    for page, path in built_pages.items():
+        if page.startswith("notebooks/") and path.exists():  # a missing page fails test_every_toc_page_was_built
+            page_text = path.read_text(encoding="utf-8")
+            for claim, title in re.findall(r'<p class="admonition-title">Verdict on (C\d)\b[^:<]*:(.*?)</p>', page_text,
+                                           flags=re.S):
+                assert claim not in chapters, f"{claim} has a verdict box on two pages"
+                chapters[claim] = plain_text(title)
+    assert sorted(chapters) == sorted(report), f"verdict boxes {sorted(chapters)}, report rows {sorted(report)}"
+    for claim, stated in chapters.items():
+        assert VERDICT_CELL.fullmatch(stated), f"{claim}: the chapter's verdict box says {stated!r}"
+        assert report[claim] == stated, f"{claim}: the report says {report[claim]!r}, its chapter {stated!r}"
 
 
 def test_the_landing_page_shows_the_headline_figure(built_pages):

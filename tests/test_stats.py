@@ -41,3 +41,15 @@ def test_a_zero_effect_gets_a_roughly_uniform_p_value_over_seeds():
 def test_sign_flip_p_value_rejects_empty_input():
     with pytest.raises(ValueError, match="no finite"):
         sign_flip_p_value([np.nan])
+
+
+def test_side_word_reads_which_side_of_the_threshold_the_whole_interval_lies():
+    from llmgeom.stats import side_word
+
+    words = ("above", "below", "neither")
+    assert side_word(0.1, 0.3, *words) == "above"
+    assert side_word(-0.3, -0.1, *words) == "below"
+    assert side_word(-0.1, 0.1, *words) == "neither"
+    assert side_word(0.0, 0.2, *words) == "neither"  # touching the threshold is not above it
+    assert side_word(0.3, 0.45, *words, threshold=0.5) == "below"  # chapter 6: below one half is "spread"
+    assert side_word(0.55, 0.7, *words, threshold=0.5) == "above"

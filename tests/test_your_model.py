@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,68 @@ MODEL_CHAPTERS = ["02_entropy_vs_size", "04_ridge_information_gain", "05_lasso_a
                   "07_sentence_geometry"]
 
 
+DEFAULT_MODEL = "smollm2-135m"
+#: the names the first cell binds from the setting; the rest of a chapter must use them, never its own choice
+SETTING_NAMES = {"PRETRAINED", "SECOND_DECODER", "MODELS"}
+
+
+def code_cells(chapter: str) -> list[str]:
+    """The chapter's code cells, as Jupyter sees them (jupytext parses the MyST notebook)."""
+    import jupytext
+
+    notebook = jupytext.read(ROOT / "notebooks" / f"{chapter}.md")
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
 def first_code_cell(chapter: str) -> str:
-    text = (ROOT / "notebooks" / f"{chapter}.md").read_text(encoding="utf-8")
-    return re.search(r"```\{code-cell\} ipython3\n(.*?)```", text, flags=re.S).group(1)
+    cells = code_cells(chapter)
+    return cells[0] if cells else ""
+
+
+def run_first_cell(chapter: str, monkeypatch, model: str | None) -> dict:
+    """Execute only the chapter's first cell (constants, no model) with LLMGEOM_MODEL set to ``model`` or unset."""
+    if model is None:
+        monkeypatch.delenv("LLMGEOM_MODEL", raising=False)
+    else:
+        monkeypatch.setenv("LLMGEOM_MODEL", model)
+    namespace: dict = {}
+    exec(compile(first_code_cell(chapter), f"<{chapter}: first cell>", "exec"), namespace)
+    return namespace
 
 
 @pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
-def test_every_model_chapter_reads_the_one_setting_in_its_first_cell(chapter):
-    assert 'os.environ.get("LLMGEOM_MODEL", "smollm2-135m")' in first_code_cell(chapter)
+def test_every_model_chapter_reads_the_one_setting_in_its_first_cell(chapter, monkeypatch, tmp_path):
+    import ast
+
+    reader = str(tmp_path / "the-readers-model")
+    mine = run_first_cell(chapter, monkeypatch, reader)
+    assert mine["PRETRAINED"] == reader, f"{chapter} ignores LLMGEOM_MODEL: it runs {mine['PRETRAINED']!r}"
+    assert mine["SECOND_DECODER"] != reader
+    if "MODELS" in mine:
+        assert mine["MODELS"][:2] == [reader, mine["SECOND_DECODER"]], "the reader's model must come first"
+    assert run_first_cell(chapter, monkeypatch, None)["PRETRAINED"] == DEFAULT_MODEL  # unset: the book's model
+    # the comparison decoder is never the reader's own, whichever of the book's two the reader picks
+    for model in (DEFAULT_MODEL, "gemma-3-270m"):
+        chosen = run_first_cell(chapter, monkeypatch, model)
+        assert chosen["PRETRAINED"] == model and chosen["SECOND_DECODER"] != model
+
+    # the rest of the chapter runs what the first cell chose: it reads the names, never rebinds them, and calls
+    # nothing with the default model's name (a load("smollm2-135m") would ignore the setting)
+    reads, rebinds, literal_calls = set(), [], []
+    for number, source in enumerate(code_cells(chapter)[1:], start=2):
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Name) and node.id in SETTING_NAMES:
+                if isinstance(node.ctx, ast.Load):
+                    reads.add(node.id)
+                else:
+                    rebinds.append(f"cell {number}: {node.id}")
+            if isinstance(node, ast.Call):
+                arguments = [n for a in [*node.args, *(k.value for k in node.keywords)] for n in ast.walk(a)]
+                if any(isinstance(a, ast.Constant) and a.value == DEFAULT_MODEL for a in arguments):
+                    literal_calls.append(f"cell {number}: {ast.unparse(node)[:80]}")
+    assert reads & {"PRETRAINED", "MODELS"}, f"{chapter} never uses the model its first cell chose"
+    assert not rebinds, f"{chapter} overrides the setting later: {rebinds}"
+    assert not literal_calls, f"{chapter} names the default model instead of the setting: {literal_calls}"
 
 
 def test_the_page_lists_exactly_the_chapters_that_take_a_model():

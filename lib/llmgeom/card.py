@@ -438,9 +438,9 @@ def read_card(path) -> dict:
 def _fmt(cell, percent=False) -> str:
     if cell is None:
         return "—"
-    if percent:
-        return f"{cell['mean']:.0%} [{cell['low']:.0%}, {cell['high']:.0%}]"
-    return f"{cell['mean']:.3f} [{cell['low']:.3f}, {cell['high']:.3f}]"
+    from llmgeom.glue import format_interval
+
+    return format_interval(cell["mean"], cell["low"], cell["high"], ".0%" if percent else ".3f")
 
 
 def summary_rows(card: dict) -> dict[str, str]:
@@ -499,13 +499,15 @@ def compare_markdown(cards: list[dict]) -> str:
 
 def family_markdown(family: dict) -> str:
     """A family card's size law as one Markdown table."""
+    from llmgeom.glue import format_interval
+
     lines = [f"Family of {len(family['family'])} ({', '.join(family['family'])}); last layer, N = {family['n_tokens']}, "
              f"{family['n_texts']} passages; null exponent {family['null_exponent']:.4f}.", "",
              "| metric | trained b [95% CI] | random init b | trained − random |", "|---|---|---|---|"]
     for metric, f in family["size_law"].items():
         t, r = f["trained"], f["random_init"]
-        lines.append(f"| {metric} | {t['b']:+.4f} [{t['low']:+.4f}, {t['high']:+.4f}] | {r['b']:+.4f} "
-                     f"[{r['low']:+.4f}, {r['high']:+.4f}] | {_fmt(f['trained_minus_random'])} |")
+        lines.append(f"| {metric} | {format_interval(t['b'], t['low'], t['high'])} | "
+                     f"{format_interval(r['b'], r['low'], r['high'])} | {_fmt(f['trained_minus_random'])} |")
     return "\n".join(lines)
 
 

@@ -34,6 +34,7 @@ from llmgeom.fit import (
 from llmgeom.models import LoadedModel, load
 from llmgeom.registry import ladder_models, training_log
 from llmgeom.scaling import corpus_entropy, corpus_spectra, null_exponent, random_init
+from llmgeom.stats import side_word
 
 FAMILY_VARIABLE = "LLMGEOM_FAMILY"
 
@@ -262,7 +263,34 @@ def loss_law(family: Family, offset: bool = False, n_boot: int = 1000, seed: int
 
 
 def shift_words(difference: tuple[float, float, float], up: str, down: str, neither: str) -> str:
-    """Words for the direction of a difference with an interval: ``up`` if the interval is above zero, ``down`` if
+    """Words for the direction of ``(estimate, low, high)``: ``up`` if the interval is above zero, ``down`` if
     below, ``neither`` if it contains zero (so a sentence that states a direction is computed, not typed)."""
-    _, low, high = difference
-    return up if low > 0 else down if high < 0 else neither
+    return side_word(difference[1], difference[2], up, down, neither)
+
+
+@dataclass(frozen=True)
+class C1Verdict:
+    """Chapter 2's rule for claim C1 at one length, pooled over corpora, intervals over seeds then passages:
+    *reproduced* if (a) the H/ln d exponent, (b) both normaliser-free exponents (raw H and eRank) and (c) the
+    trained-minus-random H/ln d difference all have intervals above zero; *partly reproduced* if (a) and one of (b)
+    and (c) hold; *not reproduced* otherwise."""
+
+    companion_falls: bool
+    free_falls: bool
+    beyond_random: bool
+
+    @property
+    def word(self) -> str:
+        if self.companion_falls and self.free_falls and self.beyond_random:
+            return "reproduced"
+        if self.companion_falls and (self.free_falls or self.beyond_random):
+            return "partly reproduced"
+        return "not reproduced"
+
+
+def c1_verdict(law: SizeLaw) -> C1Verdict:
+    """Chapter 2's verdict on C1 from a size law (:class:`C1Verdict` states the rule)."""
+    lnd, h, erank = (law.fit(metric) for metric in ("H/ln d", "H", "eRank"))
+    return C1Verdict(companion_falls=lnd["trained"].b_low > 0,
+                     free_falls=h["trained"].b_low > 0 and erank["trained"].b_low > 0,
+                     beyond_random=lnd["difference"][1] > 0)

@@ -31,7 +31,11 @@ def glue(name: str, value, display: bool = False) -> None:
     A string is stored as Markdown, so the page shows it without quotes (``{glue:text}`` would show its repr).
     Returns nothing, so a ``glue`` call on a cell's last line adds no output to it.
     """
-    from myst_nb import glue as _glue
+    try:
+        from myst_nb import glue as _glue
+    except ImportError as err:  # the library measures without it; only a book build glues
+        raise ImportError("glue() stores values for a Jupyter Book build and needs MyST-NB: "
+                          "pip install 'llmgeom[book]' (or the book's requirements.txt)") from err
 
     plain = as_plain(value)
     _glue(name, GluedMarkdown(plain) if isinstance(plain, str) else plain, display=display)
@@ -50,3 +54,17 @@ class GluedMarkdown:
 
     def __repr__(self) -> str:
         return self.markdown.replace("**", "").replace("`", "")
+
+
+def format_interval(value, low, high, spec: str = "+.4f") -> str:
+    """``"value [low, high]"`` with one format spec for all three: how every table in the book shows an estimate
+    with its interval (e.g. ``+0.0166 [+0.0158, +0.0173]``; ``spec=".0%"`` for shares)."""
+    return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def glue_interval(name: str, value, low, high, value_name: str | None = None) -> None:
+    """Glue an estimate and its interval as ``name`` (or ``value_name``), ``name_lo`` and ``name_hi``: the block
+    every chapter's prose reads as {glue:text}`name` (CI {glue:text}`name_lo` to {glue:text}`name_hi`)."""
+    glue(value_name or name, value)
+    glue(f"{name}_lo", low)
+    glue(f"{name}_hi", high)

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from llmgeom.erasure import top_k_positions
 from llmgeom.fit import bootstrap_ratio_ci
+from llmgeom.stats import side_word
 
 REMOVALS = ("masking", "resampling")
 MEASURES = ("loss", "kl")
@@ -428,7 +429,8 @@ def concentration_reading(effects: dict, removal: str, measure: str, n_boot: int
     *reproduced* (spread) if its upper bound is below one half, *not reproduced* (concentrated) if its lower bound
     is above, *inconclusive* otherwise."""
     share = effects[removal, measure].share("oracle (cross-fitted)", 1, n_boot, seed)
-    return Reading(_word(share[1], share[2]), {"oracle (cross-fitted)": share})
+    return Reading(side_word(share[1], share[2], "not reproduced", "reproduced", "inconclusive", threshold=0.5),
+                   {"oracle (cross-fitted)": share})
 
 
 def literal_reading(effects: dict, removal: str, measure: str, k: int, n_boot: int = 1000, seed: int = 0) -> Reading:
@@ -440,10 +442,6 @@ def literal_reading(effects: dict, removal: str, measure: str, k: int, n_boot: i
     if any(low > 0.5 for _, low, _ in shares.values()):
         return Reading("not reproduced", shares)
     return Reading("reproduced" if all(high < 0.5 for *_, high in shares.values()) else "inconclusive", shares)
-
-
-def _word(low: float, high: float) -> str:
-    return "reproduced" if high < 0.5 else ("not reproduced" if low > 0.5 else "inconclusive")
 
 
 def combined(words: Sequence[str]) -> str:

@@ -3,7 +3,8 @@
 * :func:`sign_flip_p_value` — the two-sided p-value of a zero mean for paired differences, by random sign flips
   (a permutation test: under the null each difference is as likely to be positive as negative);
 * :func:`holm` — Holm's step-down adjustment of a family of p-values, which controls the family-wise error rate
-  without assuming the tests are independent.
+  without assuming the tests are independent;
+* :func:`side_word` — which side of a threshold an interval lies on, in the words a verdict or a sentence uses.
 """
 
 from __future__ import annotations
@@ -55,3 +56,10 @@ def holm(p_values) -> np.ndarray:
         running = max(running, min(1.0, (m - rank) * p[index]))
         out[index] = running
     return out
+
+
+def side_word(low: float, high: float, above: str, below: str, neither: str, threshold: float = 0.0) -> str:
+    """``above`` if the interval ``[low, high]`` lies above ``threshold``, ``below`` if below it, ``neither`` if it
+    contains it: every computed direction in the book's prose (chapter 2's "H rises with size") and every
+    three-way verdict word (chapter 6's *reproduced* / *not reproduced* / *inconclusive* against one half)."""
+    return above if low > threshold else below if high < threshold else neither
