@@ -2,7 +2,7 @@
 
 Every comparison is a ratio of medians measured in the same process, one after the other, because this machine is
 shared and noisy: absolute seconds drift between runs, ratios much less. The companion route is
-``llmgeom.entropy.companion_matrix_entropy`` (a d×d ``torch.svd`` per text, SPEC §2), called one text at a time
+``llmgeom.entropy.companion_matrix_entropy`` (a d×d ``torch.svd`` per text, chapter 1), called one text at a time
 on unpadded states, as the companion code does.
 
 Sections (keys in results.json):

@@ -3,6 +3,8 @@ whose tokenizer adds a BOS (as Gemma's and Llama's do)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -98,3 +100,25 @@ def bos_model(tmp_path_factory):
     from llmgeom.models import load
 
     return load(str(folder), attentions=True)
+
+
+def toc_entries(root: Path | None = None) -> list[str]:
+    """Every document named in the book's ``_toc.yml``, as paths without suffix, in table-of-contents order (the
+    site checks and the prose test read the same list)."""
+    import yaml
+
+    root = root or Path(__file__).resolve().parents[1]
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    entries = [toc["root"]]
+
+    def walk(items):
+        for item in items or []:
+            if "file" in item:
+                entries.append(item["file"])
+            walk(item.get("sections"))
+            walk(item.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return entries

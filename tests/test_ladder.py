@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from llmgeom import ladder
-from llmgeom.models import load
+from llmgeom.models import load, non_embedding_parameters
 from llmgeom.registry import ladder_checkpoints, ladder_models, training_log
 
 LOSS_TOLERANCE = 0.02
@@ -96,7 +96,7 @@ def test_committed_model_loads_and_matches_its_log(name):
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (
         log["width"], log["depth"], log["heads"])
     assert config.vocab_size == log["vocab_size"] and config.max_position_embeddings == log["context"]
-    assert ladder.non_embedding_parameters(loaded.model) == log["non_embedding_params"]
+    assert non_embedding_parameters(loaded.model) == log["non_embedding_params"]
     assert loaded.n_parameters == log["total_params"]
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag
 
 import pytest
-import yaml
 from browser import SCREENSHOTS, find_chromium, run_chromium
+from conftest import toc_entries
 
 pytestmark = pytest.mark.site
 
@@ -26,20 +26,7 @@ HTML = ROOT / "_build" / "html"
 
 def toc_pages() -> list[str]:
     """Every document named in ``_toc.yml``, as paths without suffix."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return pages
+    return toc_entries(ROOT)
 
 
 class PageParser(HTMLParser):

@@ -299,7 +299,7 @@ def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device:
 
     from llmgeom import __version__
     from llmgeom.cache import cache_dir, make_key
-    from llmgeom.family import non_embedding_parameters
+    from llmgeom.models import non_embedding_parameters
     from llmgeom.models import load
 
     torch_dtype = None

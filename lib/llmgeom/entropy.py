@@ -2,7 +2,7 @@
 
 Derived in chapter 1, "Matrix entropy" (``notebooks/01_matrix_entropy.md``).
 
-For one text with hidden states ``R`` of shape ``[N, d]`` (SPEC §2, the companion code's definition):
+For one text with hidden states ``R`` of shape ``[N, d]`` (chapter 1; the companion code's definition):
 
 1. centre over tokens, then scale every row to unit L2 norm: ``Z``;
 2. ``Σ = Zᵀ Z / N`` (``d × d``, trace 1);
@@ -249,7 +249,7 @@ class EntropyResult:
 
 
 def matrix_entropy(states, mask=None, dtype=torch.float64, center=True) -> EntropyResult:
-    """Matrix entropy of every text in a padded batch (SPEC §2 definition, Gram route).
+    """Matrix entropy of every text in a padded batch (chapter 1's definition, Gram route).
 
     Parameters
     ----------

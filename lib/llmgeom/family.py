@@ -31,7 +31,7 @@ from llmgeom.fit import (
     hierarchical_exponent_difference,
     hierarchical_power_law,
 )
-from llmgeom.models import LoadedModel, load
+from llmgeom.models import LoadedModel, load, non_embedding_parameters
 from llmgeom.registry import ladder_models, training_log
 from llmgeom.scaling import corpus_entropy, corpus_spectra, null_exponent, random_init
 from llmgeom.stats import side_word
@@ -89,15 +89,6 @@ class Family:
     @property
     def members(self) -> list[Member]:
         return [m for size in self.sizes for m in size]
-
-
-def non_embedding_parameters(model) -> int:
-    """Parameters outside the input embedding and the output matrix (counted once when they are tied)."""
-    skip = {id(model.get_input_embeddings().weight)}
-    output = model.get_output_embeddings()
-    if output is not None:
-        skip.add(id(output.weight))
-    return int(sum(p.numel() for p in model.parameters() if id(p) not in skip))
 
 
 def _member(name: str, loaded: LoadedModel, seed: int = 0, log: dict | None = None) -> Member:

@@ -39,6 +39,7 @@ import torch
 from llmgeom import __version__
 from llmgeom.cache import atomic_write_bytes, cache_dir, sha256_bytes, sha256_file
 from llmgeom.corpora import CORPORA, CorpusUnavailable, corpus_checksum, load_corpus
+from llmgeom.models import non_embedding_parameters
 from llmgeom.registry import LADDER_DIR
 
 CONTEXT = 512
@@ -122,12 +123,6 @@ def gpt_neox_config(size: Size, vocab_size: int, eos_id: int):
         eos_token_id=eos_id,
         pad_token_id=eos_id,
     )
-
-
-def non_embedding_parameters(model) -> int:
-    """Parameters outside the token embedding (and its tied output matrix): the scaling-law convention."""
-    embedding = model.get_input_embeddings().weight
-    return sum(p.numel() for p in model.parameters() if p is not embedding)
 
 
 # ------------------------------------------------------------------------------------------------ data

@@ -37,7 +37,7 @@ from llmgeom.builtin import BUILTIN, builtin_folder, is_fetched
 from llmgeom.fetch import ModelUnavailable
 from llmgeom.registry import ladder_checkpoints, ladder_models, training_log, verified
 
-__all__ = ["LoadedModel", "ModelUnavailable", "available_models", "load", "resolve"]
+__all__ = ["LoadedModel", "ModelUnavailable", "available_models", "load", "non_embedding_parameters", "resolve"]
 
 
 @dataclass
@@ -114,6 +114,16 @@ def available_models() -> dict[str, str]:
             if info.get("budget", 1.0) != 1.0:
                 names[name] += f", trained on {info['budget']:.0%} of the token budget"
     return names
+
+
+def non_embedding_parameters(model) -> int:
+    """Parameters outside the input embedding and the output matrix (counted once when they are tied): the size
+    every scaling law in the book uses (chapter 2, the ladder's logs, the cards)."""
+    skip = {id(model.get_input_embeddings().weight)}
+    output = model.get_output_embeddings()
+    if output is not None:
+        skip.add(id(output.weight))
+    return int(sum(p.numel() for p in model.parameters() if id(p) not in skip))
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from llmgeom.gaussian import power_law_spectrum
+
 
 def power_law_weights(rank: int, alpha: float) -> np.ndarray:
     """Weights ``k^(−α) / Σ_j j^(−α)`` for ``k = 1..rank``: a power-law spectrum summing to 1."""
     if rank < 1:
         raise ValueError(f"rank must be at least 1; got {rank}")
-    w = np.arange(1, rank + 1, dtype=float) ** (-float(alpha))
+    w = power_law_spectrum(rank, alpha)
     return w / w.sum()
 
 

@@ -133,7 +133,7 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return bool(self.adjusted_p < 0.05)
+        return bool(self.adjusted_p < SIGNIFICANCE)
 
 
 def paired_comparison(table_a: np.ndarray, table_b: np.ndarray, n_resamples: int = 2000, seed: int = 0
@@ -194,6 +194,10 @@ SELECTORS = ("lasso (state)", "lasso (update)", "attention (head mean)", "attent
 """Every selector chapter 5 scores. ``lasso (state)`` is the paper's regression (the verdict's primary selector),
 ``lasso (update)`` this book's variant, reported beside it; the last three are baselines."""
 PRIMARY, VARIANT, REFERENCE = "lasso (state)", "lasso (update)", "attention (head mean)"
+SIGNIFICANCE = 0.05
+"""The verdict's level: a comparison is significant when its Holm-adjusted p-value is below it."""
+SMALL_EFFECT = 0.05
+"""Nats: a single-token erasure effect below this counts as small (chapter 5's passages)."""
 _STORED = {name: f"s{i}" for i, name in enumerate(SELECTORS)}  # array names in the cache file
 
 
@@ -375,7 +379,7 @@ def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int
         name=loaded.name, n_layers=loaded.n_layers, blocks=list(blocks), cells=cells, comparisons=comparisons,
         per_task=per_task, per_task_precision=per_task_precision, n_answered=n_answered, n_passages=len(passages),
         erasure={"median_largest": float(np.median(largest)),
-                 "share_small": float(np.mean(np.abs(np.concatenate(effects)) < 0.05)),
+                 "share_small": float(np.mean(np.abs(np.concatenate(effects)) < SMALL_EFFECT)),
                  "n_pool": int(len(pool))},
         sink_mass=sink.sink_mass.mean(axis=0), sink_rate=sink.sink_rate.mean(axis=0),
     )
@@ -410,7 +414,7 @@ def _rule(better: bool, everywhere_above: bool) -> str:
 
 def decide_verdict(results: dict) -> Verdict:
     """The rule, per decoder: *reproduced* if state-Lasso is above chance in every tested cell and significantly
-    better than head-mean attention (Holm-adjusted p < 0.05 over the whole family) in at least one; *not
+    better than head-mean attention (Holm-adjusted p below :data:`SIGNIFICANCE` over the whole family) in at least one; *not
     reproduced* if neither; *partly reproduced* otherwise. The overall word is the decoders' common word, or
     *model-dependent*."""
     family = holm_family({(m, t): r.comparisons[t, "state"] for m, r in results.items() for t in FAMILY})
