@@ -47,3 +47,42 @@ def test_loss_prediction_agrees_with_a_law_of_the_predicted_exponent_only():
     assert match.predicted == pytest.approx(predicted)
     assert match.agrees
     assert not loss_prediction(PARAMS, WIDTHS, alphas, losses(predicted + 0.3), n_boot=50).agrees
+
+
+def test_the_per_size_means_are_the_measured_and_predicted_means_the_exponents_fit():
+    from llmgeom.fit import fit_power_law
+
+    rng = np.random.default_rng(2)
+    alphas = _alpha_groups(rng)
+    measured = [truncated_entropy(a, d) / np.log(d) + rng.normal(0, 0.01, a.shape) for a, d in zip(alphas, WIDTHS)]
+    check = entropy_prediction(PARAMS, WIDTHS, WIDTHS, alphas, measured, n_boot=200)
+    sizes = check.per_size
+    np.testing.assert_allclose(sizes["measured"], [m.mean() for m in measured])  # equal seeds: the plain mean
+    assert fit_power_law(PARAMS, sizes["predicted"]).b == pytest.approx(check.predicted)
+    assert fit_power_law(PARAMS, sizes["measured"]).b == pytest.approx(check.measured)
+    assert (sizes["measured_low"] < sizes["measured"]).all() and (sizes["measured"] < sizes["measured_high"]).all()
+
+
+def test_the_c2_rule_counts_the_agreeing_predictions():
+    from types import SimpleNamespace
+
+    from llmgeom.prediction import c2_verdict
+
+    yes, no = SimpleNamespace(agrees=True), SimpleNamespace(agrees=False)
+    assert c2_verdict([yes, yes]) == "supported"
+    assert c2_verdict([yes, no]) == c2_verdict([no, yes]) == "partly supported"
+    assert c2_verdict([no, no]) == "not supported"
+
+
+def test_the_passage_table_is_the_spectra_chapter_2_caches(tiny_long_model_dir):
+    from llmgeom.entropy import spectral_entropy
+    from llmgeom.models import load
+    from llmgeom.prediction import passage_table
+    from llmgeom.scaling import corpus_spectra
+
+    loaded = load(str(tiny_long_model_dir))
+    alpha, lnd = passage_table(loaded, ["austen", "mobydick"], n_texts=4, n_tokens=40)
+    assert alpha.shape == lnd.shape == (8,)  # every corpus in turn
+    second = corpus_spectra(loaded, "mobydick", 4, 40)
+    np.testing.assert_allclose(lnd[4:], spectral_entropy(second["eigenvalues"]) / np.log(loaded.width))
+    np.testing.assert_allclose(alpha[4:], passage_decays(second["eigenvalues"], second["n_tokens"], loaded.width))

@@ -19,7 +19,7 @@ A prediction agrees with a measurement when the 95% interval of their difference
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -61,10 +61,36 @@ class Comparison:
     difference_low: float
     difference_high: float
 
+    per_size: dict = field(default_factory=dict, compare=False)
+    """For the entropy prediction: ``"predicted"`` and ``"measured"`` means per size (over seeds and passages) and
+    ``"measured_low"`` / ``"measured_high"``, their 95% intervals, from the same draws as the exponents."""
+
     @property
     def agrees(self) -> bool:
         """Whether the 95% interval of predicted minus measured contains zero."""
         return self.difference_low <= 0 <= self.difference_high
+
+
+def c2_verdict(checks) -> str:
+    """Chapter 3's rule: C2 is *supported* if every prediction agrees with its measurement, *partly supported* if
+    some do, *not supported* if none does."""
+    agree = sum(check.agrees for check in checks)
+    return "supported" if agree == len(checks) else "partly supported" if agree else "not supported"
+
+
+def passage_table(loaded, corpora, n_texts: int, n_tokens: int, drop_first_token: bool = False,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's decay ``α`` and measured ``H / ln d``, over every corpus in turn, from the same per-passage
+    spectra (:func:`llmgeom.scaling.corpus_spectra`, which chapter 2's deciding length caches): ``([passages],
+    [passages])``."""
+    from llmgeom.scaling import corpus_spectra
+
+    alpha, lnd = [], []
+    for corpus in corpora:
+        s = corpus_spectra(loaded, corpus, n_texts, n_tokens, drop_first_token=drop_first_token, seed=seed)
+        alpha.append(passage_decays(s["eigenvalues"], s["n_tokens"], loaded.width))
+        lnd.append(spectral_entropy(s["eigenvalues"]) / np.log(loaded.width))
+    return np.concatenate(alpha), np.concatenate(lnd)
 
 
 def entropy_prediction(params, widths, ranks, alpha_groups, measured_groups, n_boot: int = 1000, seed: int = 0) -> Comparison:
@@ -80,8 +106,10 @@ def entropy_prediction(params, widths, ranks, alpha_groups, measured_groups, n_b
     full, draws = hierarchical_means({"p": predicted_groups, "m": measured_groups}, n_boot=n_boot, seed=seed)
     p_draws, m_draws = power_law_exponents(params, draws["p"]), power_law_exponents(params, draws["m"])
     p, m = fit_power_law(params, full["p"]).b, fit_power_law(params, full["m"]).b
+    low, high = percentile_interval(draws["m"], axis=0)
+    per_size = {"predicted": full["p"], "measured": full["m"], "measured_low": low, "measured_high": high}
     return Comparison(p, *percentile_interval(p_draws), m, *percentile_interval(m_draws),
-                      p - m, *percentile_interval(p_draws - m_draws))
+                      p - m, *percentile_interval(p_draws - m_draws), per_size=per_size)
 
 
 def loss_prediction(params, widths, alpha_groups, loss_groups, n_boot: int = 200, seed: int = 0) -> Comparison:
