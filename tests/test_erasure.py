@@ -19,13 +19,16 @@ def texts(n=3, length=12, seed=0):
     return [list(rng.integers(5, 250, length - i)) for i in range(n)], list(rng.integers(5, 250, n))
 
 
-def test_without_a_layer_no_gains_are_computed_and_log_probabilities_are_bit_identical(tiny):
+def test_without_a_layer_no_gains_are_computed_and_log_probabilities_agree_to_rounding(tiny):
+    """Without a layer each masked copy runs from its first removed position on, over the unaltered text's keys and
+    values (forward.variant_logits); with one, every copy runs whole: the two agree to float32 rounding."""
     ids, targets = texts()
     keep = [np.vstack([np.ones(len(i), bool), removal_mask(len(i), [2, 5])]) for i in ids]
     full = masked_runs(tiny, ids, targets, keep, use_cache=False)
     light = masked_runs(tiny, ids, targets, keep, layer=None, use_cache=False)
     for a, b in zip(full.logprob, light.logprob):
-        assert np.array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
+        assert not np.array_equal(a[1:], a[:1].repeat(len(a) - 1))  # the removals changed something
     for a, b in zip(full.top_id, light.top_id):
         assert np.array_equal(a, b)
     assert all(np.isnan(g).all() for g in light.last_gain)

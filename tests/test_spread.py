@@ -41,7 +41,11 @@ def random_texts(loaded, n_texts=6, n=12, n_targets=3, seed=0):
                        [None] * n_texts, list(range(n_texts)))
 
 
-def test_resampling_feeds_the_text_with_donor_tokens_at_removed_positions_and_nothing_else_changed(bos_model):
+def test_resampling_feeds_the_text_with_donor_tokens_at_removed_positions_and_nothing_else_changed(bos_model,
+                                                                                                  monkeypatch):
+    # whole rows, to read what each variant is (the shared-prefix path feeds suffixes; tests/test_forward.py shows
+    # that it computes the same)
+    monkeypatch.setattr("llmgeom.forward.shares_prefixes", lambda loaded, length: False)
     texts = random_texts(bos_model)
     seen = []
     hook = bos_model.model.get_input_embeddings().register_forward_hook(

@@ -128,6 +128,8 @@ def masked_runs(
     split = np.cumsum([len(k) for k in keep])[:-1]
 
     def compute():
+        if layer is None:  # log-probabilities only: each text's unaltered prefix runs once (forward.variant_logits)
+            return _logprob_columns(loaded, token_ids, targets, keep, batch_size, progress)
         by_length = defaultdict(list)
         for text, (ids, target, k) in enumerate(zip(token_ids, targets, keep)):
             for row in range(len(k)):
@@ -147,6 +149,24 @@ def masked_runs(
     columns = cached_arrays("masked_runs", compute, use_cache, model=loaded.fingerprint, inputs=inputs, layer=layer,
                             noise_variance=noise_variance if layer is not None else None)
     return MaskedRuns(*(np.split(columns[name], split) for name in ("logprob", "last_gain", "top_id")))
+
+
+def _logprob_columns(loaded, token_ids, targets, keep, batch_size, progress) -> dict[str, np.ndarray]:
+    """:func:`masked_runs`'s columns without gains, every masked copy run from its first removed position on."""
+    from llmgeom.forward import variant_logits
+
+    rows = [(t, np.asarray(ids), k[r]) for t, (ids, k) in enumerate(zip(token_ids, keep)) for r in range(len(k))]
+    wanted = torch.tensor([int(targets[t]) for t, _, _ in rows])
+
+    def reduce(logits, indices):
+        log_p = torch.log_softmax(logits[:, -1], dim=-1)
+        chosen = log_p[torch.arange(len(indices)), wanted[indices].to(log_p.device)]
+        return list(zip(chosen.cpu().tolist(), log_p.argmax(dim=-1).cpu().tolist()))
+
+    values = variant_logits(loaded, token_ids, rows, 1, reduce, batch_size, progress=progress,
+                            desc=f"masked runs {loaded.name}")
+    return {"logprob": np.array([v[0] for v in values], dtype=float), "last_gain": np.full(len(rows), np.nan),
+            "top_id": np.array([v[1] for v in values], dtype=np.int64)}
 
 
 def erasure_effects(
@@ -198,24 +218,36 @@ def erasure_divergence(
     split = np.cumsum([len(k) - 1 for k in keep])[:-1]
 
     def compute():
+        from llmgeom.forward import variant_logits
+
         kl, greedy = [], []
-        for ids, k in zip(token_ids, keep):
-            log_p = []
-            for start in range(0, len(k), batch_size):
-                fed = [model_input(loaded.prefix_ids, ids, row) for row in k[start : start + batch_size]]
-                out = run_model(loaded, torch.tensor(np.stack([f[0] for f in fed])),
-                                torch.from_numpy(np.stack([f[1] for f in fed])).long(), last_logits=1)
-                log_p.append(torch.log_softmax(out.logits[:, -1].double(), dim=-1).cpu())
-            log_p = torch.cat(log_p)
-            full, masked = log_p[0], log_p[1:]
-            kl.append((full.exp() * (full - masked)).sum(dim=-1).numpy())
-            top = int(full.argmax())
-            greedy.append((full[top] - masked[:, top]).numpy())
+        for first in range(0, len(token_ids), TEXTS_AT_ONCE):  # a text's rows hold whole vocabularies: a few at a time
+            chunk = range(first, min(first + TEXTS_AT_ONCE, len(token_ids)))
+            rows = [(t, np.asarray(token_ids[t]), row) for t in chunk for row in keep[t]]
+            logits = variant_logits(loaded, token_ids, rows, 1, lambda out, _: list(out[:, -1].cpu()), batch_size,
+                                    desc=f"erasure {loaded.name}")
+            start = 0
+            for t in chunk:
+                kl_t, greedy_t = _divergence(torch.log_softmax(torch.stack(logits[start : start + len(keep[t])]).double(), dim=-1))
+                start += len(keep[t])
+                kl.append(kl_t)
+                greedy.append(greedy_t)
         return {"kl": np.concatenate(kl) if kl else np.zeros(0),
                 "greedy_drop": np.concatenate(greedy) if greedy else np.zeros(0)}
 
     columns = cached_arrays("erasure_divergence", compute, use_cache, model=loaded.fingerprint, inputs=inputs)
     return ErasureDivergence(np.split(columns["kl"], split), np.split(columns["greedy_drop"], split))
+
+
+TEXTS_AT_ONCE = 16
+"""Texts whose masked rows :func:`erasure_divergence` keeps in memory at once (each row a vocabulary of logits)."""
+
+
+def _divergence(log_p: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """``(KL(row 0 ‖ row), drop of row 0's top token)`` for rows ``1 ..`` of ``[rows, vocab]`` log-probabilities."""
+    full, masked = log_p[0], log_p[1:]
+    top = int(full.argmax())
+    return (full.exp() * (full - masked)).sum(dim=-1).numpy(), (full[top] - masked[:, top]).numpy()
 
 
 def top_k_positions(scores, k: int) -> np.ndarray:

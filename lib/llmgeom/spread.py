@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from llmgeom.erasure import top_k_positions
 from llmgeom.fit import bootstrap_ratio_ci
@@ -95,12 +94,12 @@ def continuation_runs(loaded, variants: Sequence[np.ndarray], keep: Sequence[np.
 
     ``variants[i]`` is an int ``[V_i, n_i]`` array of text ids (row 0 the unaltered text, context then targets) and
     ``keep[i]`` a bool ``[V_i, n_i]`` attention mask; the model reads its BOS, where it has one, then all but the
-    last token. Every text's row 0 runs first (the KL needs it); then rows of one length and target count run in
-    batches across texts, unpadded. Cached under the model's content, the inputs and the library.
+    last token. Every text's row 0 runs first (the KL needs it), keeping its keys and values; every other row runs
+    from its first changed position on (:func:`llmgeom.forward.variant_logits`), in batches across texts of one
+    length and target count, unpadded. Cached under the model's content, the inputs and the library.
     """
     from llmgeom.cache import cached_arrays
-    from llmgeom.feeding import model_input
-    from llmgeom.forward import progress_disabled, run_model
+    from llmgeom.forward import variant_logits
 
     if loaded.is_encoder:
         raise ValueError(f"{loaded.name} is an encoder; removing context tokens needs a causal language model")
@@ -121,30 +120,30 @@ def continuation_runs(loaded, variants: Sequence[np.ndarray], keep: Sequence[np.
     def compute():
         losses = [np.zeros(len(v)) for v in variants]
         kls = [np.zeros(len(v)) for v in variants]
-        reference = {}  # text → its full context's next-token log-probabilities before the first target
-        for first_pass in (True, False):  # every text's row 0 runs before its other rows, which need it for the KL
-            by_shape: dict = {}
-            for t, (v, m) in enumerate(zip(variants, n_targets)):
-                for row in ([0] if first_pass else range(1, len(v))):
-                    by_shape.setdefault((v.shape[1], m), []).append((t, row))
-            groups = [rows[i:i + batch_size] for _, rows in sorted(by_shape.items()) for i in range(0, len(rows), batch_size)]
-            for group in tqdm(groups, desc=f"removals {loaded.name}", disable=progress_disabled(progress) or first_pass):
-                m = n_targets[group[0][0]]
-                fed = [model_input(loaded.prefix_ids, variants[t][row, :-1], keep[t][row, :-1]) for t, row in group]
-                out = run_model(loaded, torch.tensor(np.stack([f[0] for f in fed])),
-                                torch.from_numpy(np.stack([f[1] for f in fed])).long(), last_logits=m)
-                log_p = torch.log_softmax(out.logits.float(), dim=-1)
-                targets = torch.from_numpy(np.stack([variants[t][0, -m:] for t, _ in group])).to(loaded.device)
-                nll = -log_p.gather(-1, targets[..., None])[..., 0].mean(dim=1).double().cpu().numpy()
+        for m in sorted(set(n_targets)):
+            texts = [t for t in range(len(variants)) if n_targets[t] == m]
+            # row 0 of a text comes before its other rows, in both of variant_logits's paths: the KL needs it first
+            rows = [(t, variants[t][row, :-1], keep[t][row, :-1]) for t in texts for row in range(len(variants[t]))]
+            reference = {}  # text → its full context's next-token log-probabilities before the first target
+
+            def reduce(logits, indices, m=m, rows=rows, reference=reference):
+                log_p = torch.log_softmax(logits, dim=-1)
+                targets = torch.from_numpy(np.stack([variants[rows[i][0]][0, -m:] for i in indices])).to(log_p.device)
+                nll = -log_p.gather(-1, targets[..., None])[..., 0].mean(dim=1).double().cpu()
                 first = log_p[:, 0].double()
-                if first_pass:
-                    reference |= {t: first[i] for i, (t, _) in enumerate(group)}
-                else:
-                    ref = torch.stack([reference[t] for t, _ in group])
-                    kl = (ref.exp() * (ref - first)).sum(dim=-1).clamp_min(0).cpu().numpy()
-                for i, (t, row) in enumerate(group):
-                    losses[t][row] = nll[i]
-                    kls[t][row] = 0.0 if first_pass else kl[i]
+                out = []
+                for j, i in enumerate(indices):
+                    t = rows[i][0]
+                    if t not in reference:
+                        reference[t] = first[j]
+                    ref = reference[t]
+                    out.append((float(nll[j]), float((ref.exp() * (ref - first[j])).sum().clamp_min(0))))
+                return out
+
+            values = variant_logits(loaded, [variants[t][0, :-1] for t in range(len(variants))], rows, m, reduce,
+                                    batch_size, progress=progress, desc=f"removals {loaded.name}")
+            for (t, _, _), (nll, kl), row in zip(rows, values, [r for t in texts for r in range(len(variants[t]))]):
+                losses[t][row], kls[t][row] = nll, (0.0 if row == 0 else kl)
         return {"loss": np.concatenate(losses), "kl": np.concatenate(kls)}
 
     columns = cached_arrays("continuation_runs", compute, use_cache, model=loaded.fingerprint,
