@@ -53,7 +53,9 @@ def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequen
             ids = torch.tensor([model_input(loaded.prefix_ids, token_ids[i]) for i in rows], device=device)
             with torch.enable_grad():
                 embeddings = embed(ids).detach().requires_grad_(True)
-                logits = loaded.model(inputs_embeds=embeddings, use_cache=False).logits[:, -1].float()
+                # the output head at the last position only (logits_to_keep): the rest of a vocabulary-wide head is
+                # computed for nothing (most of Gemma's pass)
+                logits = loaded.model(inputs_embeds=embeddings, use_cache=False, logits_to_keep=1).logits[:, -1].float()
                 chosen = torch.log_softmax(logits, dim=-1)[torch.arange(len(rows)), torch.tensor([targets[i] for i in rows])]
                 (grad,) = torch.autograd.grad(chosen.sum(), embeddings)
             scores = (grad * embeddings.detach()).sum(dim=-1)[:, skip:].float().cpu().numpy()
@@ -106,47 +108,55 @@ def _value_module(layer):
                      "value_weighted_attention knows Llama-style (v_proj) and GPT-NeoX (query_key_value) blocks")
 
 
+class ValueNorms:
+    """Forward hooks that record, on every forward pass of ``loaded`` while active, the norm of the value vector
+    each head reads at each position of the given blocks (1-based): ``self.last[b]`` is ``[B, heads, length]``.
+
+    Grouped-query heads share their key–value head's vectors. Used as a context manager around any forward pass
+    (:func:`value_norms`, or the one pass of :func:`llmgeom.extract.hidden_states_for_ids`).
+    """
+
+    def __init__(self, loaded, blocks: Sequence[int]):
+        config = loaded.model.config
+        self.heads = config.num_attention_heads
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or self.heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        layers = loaded.model.base_model.layers
+        self.modules = {int(b): _value_module(layers[int(b) - 1]) for b in blocks}
+        self.last: dict[int, np.ndarray] = {}
+        self.hooks = []
+
+    def _record(self, block, output):
+        module, kind = self.modules[block]
+        batch, n = output.shape[:2]
+        if kind == "neox":
+            values = output.view(batch, n, self.heads, 3 * self.head_dim)[..., 2 * self.head_dim :]
+        else:
+            values = output.view(batch, n, self.kv_heads, self.head_dim).repeat_interleave(self.heads // self.kv_heads, dim=2)
+        self.last[block] = values.detach().float().norm(dim=-1).transpose(1, 2).cpu().numpy()
+
+    def __enter__(self):
+        self.hooks = [module.register_forward_hook(lambda m, args, output, b=b: self._record(b, output))
+                      for b, (module, _) in self.modules.items()]
+        return self
+
+    def __exit__(self, *exc):
+        for hook in self.hooks:
+            hook.remove()
+        self.hooks = []
+
+
 def value_norms(loaded, token_ids: Sequence[Sequence[int]], blocks: Sequence[int], batch_size: int = 16
                 ) -> list[np.ndarray]:
     """Per text, ``[len(blocks), heads, n]``: the norm of the value vector each head reads at each text position.
 
     Blocks are 1-based (block ``b`` outputs hidden state ``b``). Grouped-query heads share their key–value head's
-    vectors. Texts run in padded batches (right padding changes no real position's value).
+    vectors. Texts run in padded batches (right padding changes no real position's value). Chapter 5 reads the
+    same norms from its one pass (``hidden_states_for_ids(..., value_blocks=blocks)``).
     """
-    from llmgeom.extract import _batches_by_length, padded_inputs
+    from llmgeom.extract import hidden_states_for_ids
 
-    config = loaded.model.config
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    layers = loaded.model.base_model.layers
-    modules = {b: _value_module(layers[b - 1]) for b in blocks}
-    captured = {}
-    hooks = [module.register_forward_hook(lambda m, args, output, b=b: captured.__setitem__(b, output.detach()))
-             for b, (module, _) in modules.items()]
-    device = loaded.device
-    out: list[np.ndarray | None] = [None] * len(token_ids)
-    try:
-        for group in _batches_by_length([list(i) for i in token_ids], batch_size):
-            ids, mask, skip = padded_inputs(loaded, token_ids, group)
-            with torch.no_grad():
-                loaded.model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-            per_block = []
-            for b in blocks:
-                output, kind = captured[b], modules[b][1]
-                n = output.shape[1]
-                if kind == "neox":
-                    values = output.view(len(group), n, heads, 3 * head_dim)[..., 2 * head_dim :]
-                else:
-                    values = output.view(len(group), n, kv_heads, head_dim).repeat_interleave(heads // kv_heads, dim=2)
-                per_block.append(values.float().norm(dim=-1).transpose(1, 2).cpu().numpy())  # [B, heads, length]
-            for row, i in enumerate(group):
-                n = len(token_ids[i])
-                out[i] = np.stack([block[row, :, skip : skip + n] for block in per_block])
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return out
+    return [r["value_norms"] for r in hidden_states_for_ids(loaded, token_ids, [0], batch_size, value_blocks=blocks)]
 
 
 def value_weighted_attention(attentions, norms) -> np.ndarray:

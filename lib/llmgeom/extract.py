@@ -97,6 +97,7 @@ class Batch:
     mask: torch.Tensor
     attentions: list[torch.Tensor] | None  # per chosen block: [B, heads, N, N]
     prefix_attention: list[torch.Tensor] | None = None  # per chosen block: [B, heads, N], weight on the BOS
+    value_norms: np.ndarray | None = None  # [B, value blocks, heads, N], when asked for
 
 
 def _batches_by_length(token_ids: list[list[int]], batch_size: int) -> list[list[int]]:
@@ -118,11 +119,13 @@ def padded_inputs(loaded: LoadedModel, token_ids, batch_indices) -> tuple[torch.
     return ids, mask, skip
 
 
-def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) -> Batch:
-    """One padded batch; the model reads ``prefix + ids``, the batch holds text positions only."""
+def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions, values=None) -> Batch:
+    """One padded batch; the model reads ``prefix + ids``, the batch holds text positions only. ``values``, an
+    active :class:`llmgeom.attribution.ValueNorms`, records the value norms of the same pass."""
     ids, mask, skip = padded_inputs(loaded, token_ids, batch_indices)
     # the backbone: the hidden states of the language model (the last one after the final norm), and no logits
     out = run_model(loaded, ids, mask, hidden_states=True, attentions=attentions)
+    norms = None if values is None else np.stack([values.last[b][:, :, skip:] for b in values.modules], axis=1)
     hidden = [out.hidden_states[layer][:, skip:].float().cpu() for layer in layers]
     attn = prefix_attn = None
     if attentions:
@@ -133,7 +136,7 @@ def _forward(loaded: LoadedModel, token_ids, batch_indices, layers, attentions) 
         attn = [a[:, :, skip:, skip:] for a in chosen]
         if skip:
             prefix_attn = [a[:, :, skip:, :skip].sum(dim=-1) for a in chosen]
-    return Batch(list(batch_indices), hidden, mask[:, skip:].bool(), attn, prefix_attn)
+    return Batch(list(batch_indices), hidden, mask[:, skip:].bool(), attn, prefix_attn, norms)
 
 
 def iter_batches(
@@ -179,25 +182,39 @@ def hidden_states_for_ids(
     batch_size: int = 16,
     attentions: bool = False,
     progress: bool | None = None,
+    value_blocks: Sequence[int] | None = None,
 ) -> list[dict]:
     """:func:`hidden_states` for texts already tokenised (:func:`llmgeom.feeding.text_encoding`): the model reads
-    its prefix and exactly these ids (chapters 5–6)."""
+    its prefix and exactly these ids (chapters 5–6). With ``value_blocks`` (1-based), each result also holds
+    ``"value_norms"`` ``[len(value_blocks), heads, n]`` from the same pass (:class:`llmgeom.attribution.ValueNorms`)."""
+    from contextlib import nullcontext
+
+    from llmgeom.attribution import ValueNorms
+
     chosen = parse_layers(layers, loaded.n_layers)
     ids = [[int(i) for i in text] for text in token_ids]
     results: list[dict | None] = [None] * len(ids)
-    for group in tqdm(_batches_by_length(ids, batch_size), desc="batches", disable=progress_disabled(progress)):
-        batch = _forward(loaded, ids, group, chosen, attentions)
-        for row, i in enumerate(batch.indices):
-            n = int(batch.mask[row].sum())
-            results[i] = {
-                "hidden": np.stack([h[row, :n].numpy() for h in batch.hidden]),
-                "attentions": None
-                if batch.attentions is None
-                else np.stack([a[row, :, :n, :n].numpy() for a in batch.attentions]),
-            }
-            if batch.prefix_attention is not None:
-                results[i]["prefix_attention"] = np.stack([a[row, :, :n].numpy() for a in batch.prefix_attention])
+    recorder = ValueNorms(loaded, value_blocks) if value_blocks else None
+    with recorder or nullcontext():
+        for group in tqdm(_batches_by_length(ids, batch_size), desc="batches", disable=progress_disabled(progress)):
+            _unpack(_forward(loaded, ids, group, chosen, attentions, recorder), results)
     return results
+
+
+def _unpack(batch: Batch, results: list) -> None:
+    """Each text's rows of a padded batch, cut to its length, into ``results`` (see :func:`hidden_states`)."""
+    for row, i in enumerate(batch.indices):
+        n = int(batch.mask[row].sum())
+        results[i] = {
+            "hidden": np.stack([h[row, :n].numpy() for h in batch.hidden]),
+            "attentions": None
+            if batch.attentions is None
+            else np.stack([a[row, :, :n, :n].numpy() for a in batch.attentions]),
+        }
+        if batch.prefix_attention is not None:
+            results[i]["prefix_attention"] = np.stack([a[row, :, :n].numpy() for a in batch.prefix_attention])
+        if batch.value_norms is not None:
+            results[i]["value_norms"] = batch.value_norms[row, :, :, :n]
 
 
 @dataclass(frozen=True)

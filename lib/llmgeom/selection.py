@@ -140,7 +140,8 @@ def per_text_metric(scores: ContextScores, selector: str, truths, metric) -> np.
 
 
 def score_context_tokens(
-    loaded, token_ids: Sequence[Sequence[int]], blocks: Sequence[int], batch_size: int = 16, use_cache: bool = True
+    loaded, token_ids: Sequence[Sequence[int]], blocks: Sequence[int], batch_size: int = 16, use_cache: bool = True,
+    states: list[dict] | None = None,
 ) -> ContextScores:
     """Lasso (two targets) and attention scores of every context token, for the last token of each text.
 
@@ -152,7 +153,9 @@ def score_context_tokens(
     * ``attention`` is block ``b``'s attention from the last token (per head and head mean).
 
     Every Lasso uses :func:`llmgeom.lasso.lasso_entry_scores` (unit rows, centred over the context).
-    Results are cached under the model's content, the token ids, the blocks and the library.
+    Results are cached under the model's content, the token ids, the blocks and the library. ``states``, the
+    result of ``hidden_states_for_ids(loaded, token_ids, range(max(blocks) + 1), attentions=True)`` where a caller
+    already ran that pass (chapter 5's :func:`llmgeom.tokenselect.selector_tables`), saves running it again.
     """
     from llmgeom.cache import cached_arrays
     from llmgeom.extract import hidden_states_for_ids
@@ -165,7 +168,7 @@ def score_context_tokens(
         raise ValueError("every text needs at least 3 tokens (the sink, one context token and the last token)")
 
     def compute():
-        layers = sorted({b - 1 for b in blocks} | set(blocks))
+        layers = list(range(max(blocks) + 1)) if states is not None else sorted({b - 1 for b in blocks} | set(blocks))
         width = max(len(ids) for ids in token_ids) - 2
         heads = loaded.model.config.num_attention_heads
         shape = (len(token_ids), len(blocks))
@@ -177,8 +180,9 @@ def score_context_tokens(
             "sink_rate": np.zeros(shape),
             "n_candidates": np.array([len(ids) - 2 for ids in token_ids]),
         }
-        states = hidden_states_for_ids(loaded, token_ids, layers, batch_size, attentions=True)
-        for t, result in enumerate(states):
+        results = states if states is not None else hidden_states_for_ids(loaded, token_ids, layers, batch_size,
+                                                                          attentions=True)
+        for t, result in enumerate(results):
             hidden, attn = result["hidden"], result["attentions"]
             m = len(token_ids[t]) - 2
             for j, b in enumerate(blocks):

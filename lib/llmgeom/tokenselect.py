@@ -109,14 +109,13 @@ def baseline_scores(loaded, texts: Texts, top_ids: Sequence[int]) -> dict[str, n
 
 
 def metric_table(scores: np.ndarray, truths: Sequence[np.ndarray | None], metric) -> np.ndarray:
-    """``metric(scores, truth)`` per text and option: ``[texts, options]``; NaN where a text has no truth."""
+    """``metric(scores, truth)`` per text and option: ``[texts, options]``; NaN where a text has no truth.
+
+    ``metric`` takes one text's ``[options, m]`` scores at once (:mod:`llmgeom.metrics`)."""
     table = np.full(scores.shape[:2], np.nan)
     for t, truth in enumerate(truths):
-        if truth is None:
-            continue
-        m = len(truth)
-        for o in range(scores.shape[1]):
-            table[t, o] = metric(scores[t, o, :m], truth)
+        if truth is not None:
+            table[t] = metric(scores[t, :, : len(truth)], truth)
     return table
 
 
@@ -212,7 +211,7 @@ def selector_tables(loaded, texts: Texts, blocks: Sequence[int], top_ids: Sequen
     import hashlib
     import json
 
-    from llmgeom.attribution import attention_rollout, value_norms, value_weighted_attention
+    from llmgeom.attribution import attention_rollout, value_weighted_attention
     from llmgeom.cache import cached_arrays
     from llmgeom.extract import hidden_states_for_ids
     from llmgeom.selection import score_context_tokens
@@ -220,7 +219,10 @@ def selector_tables(loaded, texts: Texts, blocks: Sequence[int], top_ids: Sequen
     blocks = [int(b) for b in blocks]
 
     def compute():
-        scores = score_context_tokens(loaded, texts.ids, blocks, use_cache=use_cache)
+        # one pass: the states, attentions and value norms that every selector below reads
+        states = hidden_states_for_ids(loaded, texts.ids, list(range(max(blocks) + 1)), attentions=True,
+                                       value_blocks=blocks)
+        scores = score_context_tokens(loaded, texts.ids, blocks, use_cache=use_cache, states=states)
         n, width = len(texts), max(len(i) for i in texts.ids) - 2
         heads = scores.attention.shape[2] - 1
         out = {
@@ -231,10 +233,8 @@ def selector_tables(loaded, texts: Texts, blocks: Sequence[int], top_ids: Sequen
             "attention rollout": np.full((n, len(blocks), width), np.nan),
             "value-weighted attention": np.full((n, len(blocks), width), np.nan),
         }
-        states = hidden_states_for_ids(loaded, texts.ids, list(range(1, max(blocks) + 1)), attentions=True)
-        all_norms = value_norms(loaded, texts.ids, blocks)
-        for t, (ids, result, norms) in enumerate(zip(texts.ids, states, all_norms)):
-            m = len(ids) - 2
+        for t, (ids, result) in enumerate(zip(texts.ids, states)):
+            m, norms = len(ids) - 2, result["value_norms"]
             bos = result.get("prefix_attention")
             for j, b in enumerate(blocks):
                 rolled = attention_rollout(result["attentions"][:b], None if bos is None else bos[:b])
