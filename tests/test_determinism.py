@@ -115,3 +115,9 @@ def test_an_execution_from_the_warm_cache_glues_the_same_values(chapter, record,
     added = set((cache / "results").rglob("*.npz")) - before
     assert not added, f"{chapter} recomputed {len(added)} results the test build had cached: {sorted(p.name for p in added)[:5]}"
     assert_same(chapter, again, record)
+
+
+def test_the_cards_page_computed_nothing_the_chapters_had_not(record):
+    """The cold test build executes the cards page after the chapters; the page counts the files it added to the
+    results cache (``card_added_results``): it builds its cards with the chapters' settings, so none."""
+    assert record["93_reproduction_cards::card_added_results"]["text/plain"] == "0"

@@ -153,6 +153,11 @@ def cached_arrays(kind: str, compute, use_cache: bool = True, **key) -> dict[str
     return arrays
 
 
+def result_files() -> set[Path]:
+    """Every file in the results cache now (the cards page checks it adds none, :mod:`llmgeom.settings`)."""
+    return {path for path in cache_dir("results").rglob("*") if path.is_file()}
+
+
 SHARED_INPUTS = ("downloads", "models", "corpora")
 
 

@@ -30,10 +30,12 @@ import json
 import platform
 import subprocess
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+
+from llmgeom.settings import CHAPTERS, Settings
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("card_schema.json")
@@ -43,34 +45,11 @@ MIN_CONTROL_PROMPTS = 10
 """Chapter 6's planted control is read only on at least this many answered prompts (as chapter 5's cells)."""
 
 
-@dataclass(frozen=True)
-class CardSettings:
-    """Sample sizes of a card. The defaults are smaller than the chapters'; :data:`FULL` uses the chapters'."""
-
-    corpus: str = "shakespeare"
-    feeding_texts: int = 16
-    feeding_tokens: int = 128
-    c1_texts: int = 16
-    c1_tokens: int = 512
-    c3_texts: int = 8
-    c3_tokens: int = 256
-    c3_noise_variance: float = 0.1
-    c4_passages: int = 40
-    c4_per_task: int = 20
-    c4_input: int = 20
-    c5_texts: int = 16
-    c5_targets: int = 4
-    c5_donors: int = 2
-    c5_k: int = 4
-    c6_triples: int = 80
-    block_step: int = 3
-    n_boot: int = 1000
-    n_resamples: int = 2000
-    seed: int = 0
-
-
-DEFAULT = CardSettings()
-FULL = CardSettings(c1_texts=64, c3_texts=24, c4_passages=200, c4_per_task=40, c5_texts=64, c6_triples=320)
+DEFAULT = Settings()
+"""A card's quick default: smaller samples than the chapters'."""
+FULL = CHAPTERS
+"""``--full``: the chapters' own settings (:data:`llmgeom.settings.CHAPTERS`), so a full card of a book model reads the
+chapters' cached results."""
 
 
 def _interval(triple) -> dict:
@@ -106,16 +85,16 @@ def batch_size_for(loaded, n_tokens: int, free_bytes: int | None = None) -> int:
     return int(max(1, min(256, free_bytes // 4 // per_text)))
 
 
-def _blocks(loaded, settings: CardSettings) -> list[int]:
-    """Chapter 5's blocks: every ``block_step``-th of a deep model, every block but the last otherwise (the last
-    alone for a one-block model)."""
-    return list(range(1, loaded.n_layers, settings.block_step if loaded.n_layers > 12 else 1)) or [loaded.n_layers]
+def _blocks(loaded, settings: Settings) -> list[int]:
+    from llmgeom.tokenselect import blocks_for
+
+    return blocks_for(loaded, settings.block_step)
 
 
 # ------------------------------------------------------------------------------------------------ the parts
 
 
-def part_feeding(loaded, settings: CardSettings) -> dict:
+def part_feeding(loaded, settings: Settings) -> dict:
     from llmgeom.corpora import sample_passages
     from llmgeom.feeding import next_token_loss, text_encoding
 
@@ -127,19 +106,17 @@ def part_feeding(loaded, settings: CardSettings) -> dict:
             "prefix": prefix, "n_texts": len(ids), "n_tokens": settings.feeding_tokens}
 
 
-def part_c1(loaded, settings: CardSettings) -> dict:
+def part_c1(loaded, settings: Settings) -> dict:
     from llmgeom.corpora import sample_passages
     from llmgeom.extract import tokenize
     from llmgeom.fit import bootstrap_mean_ci
-    from llmgeom.scaling import layer_profile, random_init
+    from llmgeom.scaling import profile_and_random
 
     reserved = len(loaded.prefix_ids) + (2 if loaded.is_encoder else 0)  # a BOS; an encoder's [CLS] and [SEP]
     n_tokens = min(settings.c1_tokens, loaded.context_length - reserved)
     passages = sample_passages(settings.corpus, loaded.tokenizer, settings.c1_texts, n_tokens, "heldout", settings.seed)
     texts = [p.text for p in passages]
-    batch = batch_size_for(loaded, n_tokens)
-    trained = layer_profile(loaded, texts, batch_size=batch)
-    random = layer_profile(random_init(loaded, seed=settings.seed), texts, batch_size=batch)
+    trained, random = profile_and_random(loaded, texts, settings.seed, batch_size_for(loaded, n_tokens))
     d = loaded.width
 
     def layers(profile):
@@ -161,24 +138,30 @@ def part_c1(loaded, settings: CardSettings) -> dict:
     }
 
 
-def part_c3(loaded, settings: CardSettings) -> dict:
-    from llmgeom.corpora import sample_passages
+def chapter_corpus(name: str) -> str:
+    """``name`` where it is available here, else Shakespeare (the chapters' fallback)."""
+    from llmgeom.corpora import available_corpora
+
+    return name if available_corpora().get(name) == "ok" else "shakespeare"
+
+
+def part_c3(loaded, settings: Settings) -> dict:
     from llmgeom.extract import hidden_states
     from llmgeom.fit import bootstrap_power_law, compare_decay_laws
-    from llmgeom.ridge import prepare_states, ridge_gains, ridge_identity_errors
+    from llmgeom.gains import gain_passages, passage_gains
+    from llmgeom.ridge import prepare_states, ridge_identity_errors
 
-    passages = sample_passages(settings.corpus, loaded.tokenizer, settings.c3_texts, settings.c3_tokens + 1,
-                               "heldout", settings.seed)  # + 1: text token 0 (the sink) is dropped
-    states = [prepare_states(r["hidden"][-1]) for r in
-              hidden_states(loaded, [p.text for p in passages], layers="last", progress=False,
-                            batch_size=batch_size_for(loaded, settings.c3_tokens + 1))]
-    errors = np.concatenate([ridge_identity_errors(h, s2) for h in states[:2] for s2 in (0.01, 0.1, 1.0)])
-    gains = np.array([ridge_gains(h, settings.c3_noise_variance) for h in states])
+    corpus = chapter_corpus(settings.c3_corpus or settings.corpus)
+    gains = passage_gains(loaded, corpus, settings.c3_texts, settings.c3_tokens, settings.c3_noise_variance,
+                          settings.seed, batch_size=batch_size_for(loaded, settings.c3_tokens + 1))  # chapter 4's
+    checked = gain_passages(loaded, corpus, 2, settings.c3_tokens, settings.seed)  # the first two passages
+    states = [prepare_states(r["hidden"][-1]) for r in hidden_states(loaded, checked, layers="last", progress=False)]
+    errors = np.concatenate([ridge_identity_errors(h, s2) for h in states for s2 in (0.01, 0.1, 1.0)])
     positions = np.arange(1, gains.shape[1] + 1)
     power, expo, r2_power, r2_expo = compare_decay_laws(gains.mean(axis=0), positions)
     pure = bootstrap_power_law(positions, gains, n_boot=settings.n_boot, seed=settings.seed)
     return {
-        "n_texts": len(states), "n_tokens": settings.c3_tokens, "noise_variance": settings.c3_noise_variance,
+        "n_texts": len(gains), "n_tokens": settings.c3_tokens, "noise_variance": settings.c3_noise_variance,
         "ridge_identity_max_relative_error": float(errors.max()), "positions_checked": int(errors.size),
         "power_law": {"b": float(power[1]), "r2_log": r2_power},
         "exponential": {"tau": float(expo[1]), "r2_log": r2_expo},
@@ -188,7 +171,7 @@ def part_c3(loaded, settings: CardSettings) -> dict:
     }
 
 
-def part_c4(loaded, settings: CardSettings) -> dict:
+def part_c4(loaded, settings: Settings) -> dict:
     from llmgeom.planted import ALL_TASKS
     from llmgeom.tokenselect import SELECTORS, passage_texts, planted_texts, run_experiment
 
@@ -206,7 +189,7 @@ def part_c4(loaded, settings: CardSettings) -> dict:
             "blocks": result.blocks}
 
 
-def part_c5(loaded, settings: CardSettings) -> dict:
+def part_c5(loaded, settings: Settings) -> dict:
     from llmgeom.planted import ALL_TASKS
     from llmgeom.spread import (concentration_reading, control_passes, literal_reading, passage_spread_texts,
                                 planted_spread_texts, selector_rankings, spread_experiment)
@@ -243,13 +226,14 @@ def part_c5(loaded, settings: CardSettings) -> dict:
     return out
 
 
-def part_c6(loaded, settings: CardSettings) -> dict:
-    from llmgeom.roleswap import ALL_DISTANCES, measure_triples, triple_accuracy
+def part_c6(loaded, settings: Settings) -> dict:
+    from llmgeom.roleswap import ALL_DISTANCES, measure_triples, shown_layers, triple_accuracy
     from llmgeom.sentences import make_triples
 
     triples = make_triples(settings.c6_triples, seed=settings.seed)
     layer = loaded.n_layers
-    values = measure_triples(loaded, triples, [layer], batch_size=4 * batch_size_for(loaded, 32))  # short sentences
+    layers = shown_layers(loaded, settings.c6_layers) if settings.c6_layers else [layer]  # chapter 7's, cached there
+    values = measure_triples(loaded, triples, layers, batch_size=4 * batch_size_for(loaded, 32))  # short sentences
     return {"n_triples": len(triples), "layer": layer, "accuracy": {
         dist: {negative: _interval(triple_accuracy(values, triples, layer, dist, negative, n_boot=settings.n_boot,
                                                    seed=settings.seed))
@@ -286,12 +270,15 @@ def _config_sha256(loaded) -> str:
     return hashlib.sha256(loaded.model.config.to_json_string(use_diff=False).encode()).hexdigest()
 
 
-def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device: str | None = None,
-              dtype: str | None = None, device_map: str | None = None, progress: bool = True) -> dict:
+def make_card(model: str, parts=PARTS, settings: Settings = DEFAULT, device: str | None = None,
+              dtype: str | None = None, device_map: str | None = None, progress: bool = True,
+              cache_parts: bool = True) -> dict:
     """Measure ``parts`` of the card on ``model`` (anything :func:`llmgeom.models.load` accepts).
 
-    Returns the card as a JSON-ready dict (see ``card_schema.json``). Each part is cached; a part that does not
-    apply to the model (an encoder's ``feeding``, ``c3``, ``c4``, ``c5``) is listed under ``"not_applicable"``.
+    Returns the card as a JSON-ready dict (see ``card_schema.json``). Each part is cached (``cache_parts``); a part
+    that does not apply to the model (an encoder's ``feeding``, ``c3``, ``c4``, ``c5``) is listed under
+    ``"not_applicable"``. With the chapters' settings (:data:`FULL`) every part reads the chapters' cached results, so
+    the cards page passes ``cache_parts=False`` and adds nothing to the cache.
     """
     import torch
     import transformers
@@ -335,13 +322,14 @@ def make_card(model: str, parts=PARTS, settings: CardSettings = DEFAULT, device:
         key = make_key("card", part=part, model=fingerprint, settings=asdict(settings))
         path = cache_dir("results") / f"card-{part}-{key}.json"
         part_started = time.perf_counter()
-        if path.is_file():
+        if cache_parts and path.is_file():
             result = json.loads(path.read_text())
         else:
             result = PART_FUNCTIONS[part](loaded, settings)
-            from llmgeom.cache import atomic_write_bytes
+            if cache_parts:
+                from llmgeom.cache import atomic_write_bytes
 
-            atomic_write_bytes(path, json.dumps(result, allow_nan=True).encode())
+                atomic_write_bytes(path, json.dumps(result, allow_nan=True).encode())
         card["parts"][part] = result
         card["provenance"]["seconds"][part] = time.perf_counter() - part_started
     card["provenance"]["seconds"]["total"] = time.perf_counter() - started
@@ -511,7 +499,7 @@ def family_markdown(family: dict) -> str:
     return "\n".join(lines)
 
 
-def with_settings(full: bool, corpus: str | None) -> CardSettings:
+def with_settings(full: bool, corpus: str | None) -> Settings:
     """:data:`FULL` or :data:`DEFAULT`, with another corpus if given."""
     settings = FULL if full else DEFAULT
     return replace(settings, corpus=corpus) if corpus else settings

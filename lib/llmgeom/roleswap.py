@@ -27,16 +27,37 @@ BASELINES = ("last-token cosine", "token-id Jaccard")
 ALL_DISTANCES = tuple(DISTANCES) + BASELINES
 
 
-def measure_triples(loaded, triples: Sequence, layers: Sequence[int], batch_size: int = 64) -> dict:
+def shown_layers(loaded, n: int) -> list[int]:
+    """``n`` evenly spaced hidden-state indices from the embeddings (0) to the final state (chapter 7's layers)."""
+    return sorted(set(np.linspace(0, loaded.n_layers, n).round().astype(int).tolist()))
+
+
+def measure_triples(loaded, triples: Sequence, layers: Sequence[int], batch_size: int = 64, use_cache: bool = True
+                    ) -> dict:
     """Every distance at every layer between each anchor and its paraphrase, swap and unrelated sentence.
 
     Returns
     -------
     ``{(layer, distance, role): array [triples]}`` for every distance of :data:`ALL_DISTANCES`. A decoder's first
     text token (its attention sink) is left out of the sentence statistics; an encoder keeps every token. The
-    Jaccard baseline does not depend on the layer and is stored under every layer.
+    Jaccard baseline does not depend on the layer and is stored under every layer. Cached under the model's
+    content, the sentences, the layers and the library.
     """
+    from llmgeom.cache import cached_arrays
+
     sentences = [s for t in triples for s in (t.anchor, t.paraphrase, t.swap, t.unrelated)]
+    keys = [(int(layer), dist, role) for layer in layers for dist in ALL_DISTANCES for role in ROLES]
+    layers = [int(layer) for layer in layers]
+
+    def compute():
+        values = _measure(loaded, triples, sentences, layers, batch_size)
+        return {f"v{i}": values[k] for i, k in enumerate(keys)}
+
+    stored = cached_arrays("triples", compute, use_cache, model=loaded.fingerprint, sentences=sentences, layers=layers)
+    return {k: stored[f"v{i}"] for i, k in enumerate(keys)}
+
+
+def _measure(loaded, triples, sentences, layers, batch_size) -> dict:
     states = [r["hidden"] for r in hidden_states(loaded, sentences, layers=list(layers), batch_size=batch_size,
                                                   progress=False)]
     skip = 0 if loaded.is_encoder else 1

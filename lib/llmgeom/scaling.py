@@ -153,3 +153,10 @@ def layer_profile(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 1
         return out
 
     return cached_arrays("layer_profile", compute, model=loaded.fingerprint, texts=list(texts))
+
+
+def profile_and_random(loaded: LoadedModel, texts: Sequence[str], seed: int = 0, batch_size: int = 16
+                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`layer_profile` of the model and of its random initialisation (:func:`random_init` with ``seed``) on the
+    same texts — chapter 2's layer profiles of the pretrained decoders, and a reproduction card's C1."""
+    return layer_profile(loaded, texts, batch_size), layer_profile(random_init(loaded, seed=seed), texts, batch_size)

@@ -81,6 +81,12 @@ def planted_texts(loaded, tasks: Sequence[str], n_per_task: int, seed: int = 0) 
     )
 
 
+def blocks_for(loaded, step: int) -> list[int]:
+    """The blocks chapters 5 and 6 read (1-based): every ``step``-th of a model deeper than 12 blocks, every block but
+    the last otherwise, the last alone for a one-block model."""
+    return list(range(1, loaded.n_layers, step if loaded.n_layers > 12 else 1)) or [loaded.n_layers]
+
+
 def top_predictions(loaded, texts: Texts) -> np.ndarray:
     """``[texts]``: the model's most likely next token after each text (cached with the masked runs)."""
     from llmgeom.erasure import masked_runs
