@@ -23,6 +23,7 @@ import json
 import re
 import tarfile
 import warnings
+import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,8 @@ def load_corpus(name: str) -> list[Work]:
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; choose one of {', '.join(CORPORA)}")
     path = cache_dir("corpora") / f"{name}-{make_key('corpus', name)}.json"
+    if str(path) in _LOADED:  # read and checked once per process (chapter 2 samples ~400 times)
+        return list(_LOADED[str(path)])
     data = read_checked(path)
     if data is None:
         texts = _fetch(name)
@@ -208,10 +211,31 @@ def load_corpus(name: str) -> list[Work]:
         data = json.dumps(texts, sort_keys=True).encode()
         write_checked(path, data)
     texts = json.loads(data)
-    return [
+    _LOADED[str(path)] = tuple(
         Work(corpus=name, title=title, text=text, split="heldout" if title in HELDOUT[name] else "train")
         for title, text in sorted(texts.items())
-    ]
+    )
+    return list(_LOADED[str(path)])
+
+
+_LOADED: dict[str, tuple[Work, ...]] = {}
+_SAMPLED: dict[tuple, tuple[Passage, ...]] = {}
+_TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _tokenizer_key(tokenizer) -> str | None:
+    """A hash of a fast tokenizer's whole definition (vocabulary, merges, normalisation), once per object; ``None``
+    for a tokenizer that cannot be serialised (its passages are then never reused)."""
+    try:
+        return _TOKENIZER_KEYS[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    try:
+        key = sha256_bytes(tokenizer.backend_tokenizer.to_str().encode())
+        _TOKENIZER_KEYS[tokenizer] = key
+    except (AttributeError, TypeError):
+        return None
+    return key
 
 
 def corpus_checksum(works: list[Work]) -> str:
@@ -261,6 +285,13 @@ def sample_passages(
     -------
     list of Passage, length ``n_texts``.
     """
+    memo = None
+    if isinstance(corpus, str) and (tokenizer_key := _tokenizer_key(tokenizer)) is not None:
+        # the same passages are asked for many times (every model of a family, trained and random): cut them once
+        path = cache_dir("corpora") / f"{corpus}-{make_key('corpus', corpus)}.json"
+        memo = (str(path), tokenizer_key, n_texts, n_tokens, split, seed)
+        if memo in _SAMPLED:
+            return list(_SAMPLED[memo])
     works = load_corpus(corpus) if isinstance(corpus, str) else corpus
     if split != "all":
         works = [w for w in works if w.split == split]
@@ -277,6 +308,8 @@ def sample_passages(
         newline = work.text.find("\n", offset)
         start = newline + 1 if 0 <= newline < len(work.text) - 1 else 0
         passages.append(_cut_passage(work, start, tokenizer, n_tokens))
+    if memo is not None:
+        _SAMPLED[memo] = tuple(passages)
     return passages
 
 

@@ -177,16 +177,21 @@ class SizeLaw:
 
     def fit(self, metric: str, corpus: str | None = None) -> dict:
         """Trained, random-initialisation and passage-only fits of one metric, and trained minus random, cached
-        on the object. Intervals are 95% percentile intervals; all but ``passage_only`` resample seeds too."""
+        on the object. Intervals are 95% percentile intervals; all but ``passage_only`` resample seeds too. A law
+        measured without random initialisations (``size_law(..., random=False)``) has no ``random`` or
+        ``difference``."""
         if (metric, corpus) not in self.fits:
             x = self.family.params
-            t, r = self.groups(metric, corpus), self.groups(metric, corpus, random=True)
-            self.fits[(metric, corpus)] = {
+            t = self.groups(metric, corpus)
+            fits = {
                 "trained": hierarchical_power_law(x, t, n_boot=self.n_boot, seed=self.seed),
-                "random": hierarchical_power_law(x, r, n_boot=self.n_boot, seed=self.seed),
-                "difference": hierarchical_exponent_difference(x, t, r, n_boot=self.n_boot, seed=self.seed),
                 "passage_only": bootstrap_power_law(x, self.first_seed(metric, corpus), n_boot=self.n_boot, seed=self.seed),
             }
+            if self.random:
+                r = self.groups(metric, corpus, random=True)
+                fits["random"] = hierarchical_power_law(x, r, n_boot=self.n_boot, seed=self.seed)
+                fits["difference"] = hierarchical_exponent_difference(x, t, r, n_boot=self.n_boot, seed=self.seed)
+            self.fits[(metric, corpus)] = fits
         return self.fits[(metric, corpus)]
 
 
@@ -198,6 +203,7 @@ def size_law(
     layers="last",
     seed: int = 0,
     n_boot: int = 1000,
+    random: bool = True,
 ) -> SizeLaw:
     """Measure every member and its random initialisation on the same held-out passages (cached on disk).
 
@@ -208,6 +214,8 @@ def size_law(
     layers : which layers to keep. "last", all the size law needs, is read from
         :func:`llmgeom.scaling.corpus_spectra` (which chapter 3 reuses); "all" feeds chapter 2's layer figure
     n_boot : bootstrap draws of every fit
+    random : measure each member's random initialisation too (``False`` where no fit of it is read, e.g. the
+        under-trained ladder, whose initialisations are the full ladder's)
 
     The random initialisation of a member uses the member's training seed, so for the ladder it is exactly the
     weights the model started training from. Members that share a tokenizer read the same passages, so the
@@ -220,16 +228,17 @@ def size_law(
         return LayerEntropy.from_arrays(parse_layers("last", loaded.n_layers), spectral_entropy(spectra["eigenvalues"])[:, None],
                                         spectra["n_tokens"], loaded.width)
 
-    trained, random = {}, {}
+    trained, randoms = {}, {}
     for member in family.members:
         if n_tokens > member.loaded.context_length:
             raise ValueError(f"{member.name} reads at most {member.loaded.context_length} tokens; "
                              f"passages of {n_tokens} do not fit")
-        untrained = random_init(member.loaded, seed=member.seed)
+        untrained = random_init(member.loaded, seed=member.seed) if random else None
         for corpus in corpora:
             trained[(member.name, corpus)] = measure(member.loaded, corpus)
-            random[(member.name, corpus)] = measure(untrained, corpus)
-    return SizeLaw(family, n_tokens, list(corpora), trained, random, n_boot, seed)
+            if untrained is not None:
+                randoms[(member.name, corpus)] = measure(untrained, corpus)
+    return SizeLaw(family, n_tokens, list(corpora), trained, randoms, n_boot, seed)
 
 
 def exponent_shift(law_a: SizeLaw, law_b: SizeLaw, metric: str, corpus: str | None = None) -> tuple[float, float, float]:
