@@ -36,7 +36,7 @@ setup: $(STAMP) $(MATHJAX)  ## create .venv and install everything (idempotent, 
 data: setup  ## fetch the corpora and pretrained models into .cache (idempotent; one line per source)
 	$(PY) -m llmgeom fetch
 
-ladder: setup  ## train every size of the model ladder not yet in models/ (resumable; ~45 min on 2 cores)
+ladder: setup  ## train every size of the model ladder not yet in models/ (resumable; its time is in the README table)
 	$(PY) -m llmgeom.ladder train
 
 book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
@@ -77,7 +77,7 @@ determinism: setup  ## re-execute the chapters (cheap ones cold, the rest from t
 
 test: test-fast test-build site-check determinism  ## unit tests, a fresh strict build, site checks, re-executions that must agree
 
-bench: setup data  ## benchmarks against the companion route, side by side (~8 min); _build/bench/results.json
+bench: setup data  ## benchmarks against the companion route, side by side; _build/bench/results.json
 	$(PY) bench/run.py
 
 bench-card: setup data  ## time a default SmolLM2 card part by part and the ladder's family card, cold; bench/latest/card.json
