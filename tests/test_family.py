@@ -137,3 +137,22 @@ def test_the_c1_verdict_reads_the_lower_bounds_of_the_size_law(three_folders, mo
     assert verdict.companion_falls == (law.fit("H/ln d")["trained"].b_low > 0)
     assert verdict.free_falls == (law.fit("H")["trained"].b_low > 0 and law.fit("eRank")["trained"].b_low > 0)
     assert verdict.beyond_random == (law.fit("H/ln d")["difference"][1] > 0)
+
+
+def test_the_shorter_lengths_from_the_deciding_pass_equal_their_own_passes(three_folders, isolated_cache, monkeypatch):
+    """size_law(..., prefixes=...) caches the shorter passages' every-layer entropies from the longer pass (their
+    prefixes); the later shorter laws then compute nothing and agree with passes of their own."""
+    from llmgeom.cache import empty_results_cache
+
+    family = family_from_spec(",".join(three_folders[:2]))
+    size_law(family, ["austen"], n_texts=6, n_tokens=48, layers="last", n_boot=10, prefixes=(16, 24))
+    before = set((isolated_cache / "results").rglob("*.npz"))
+    shared = {n: size_law(family, ["austen"], n_texts=6, n_tokens=n, layers="all", n_boot=10) for n in (16, 24)}
+    assert set((isolated_cache / "results").rglob("*.npz")) == before, "the shorter laws were served from the cache"
+    monkeypatch.setenv("LLMGEOM_CACHE", str(empty_results_cache(isolated_cache.parent / "own")))
+    for n, law in shared.items():
+        own = size_law(family, ["austen"], n_texts=6, n_tokens=n, layers="all", n_boot=10)
+        for random in (False, True):
+            for key, result in (own.random if random else own.trained).items():
+                np.testing.assert_allclose((law.random if random else law.trained)[key].entropy, result.entropy,
+                                           rtol=1e-5)

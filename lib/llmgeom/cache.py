@@ -135,7 +135,11 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
         return {name: archive[name] for name in archive.files}
 
 
-#: What :func:`empty_results_cache` shares with the normal cache: fetched and converted inputs, never results.
+def result_path(kind: str, **key) -> Path:
+    """Where :func:`cached_arrays` stores the result of ``kind`` under ``key``."""
+    return cache_dir("results") / f"{kind}-{make_key(kind, **key)}.npz"
+
+
 def cached_arrays(kind: str, compute, use_cache: bool = True, **key) -> dict[str, np.ndarray]:
     """The one cached-result pattern: ``compute()``'s arrays, stored under ``results/<kind>-<key>.npz``.
 
@@ -144,7 +148,7 @@ def cached_arrays(kind: str, compute, use_cache: bool = True, **key) -> dict[str
     calling ``compute``; a damaged entry is a miss (:func:`load_arrays`). ``use_cache=False`` neither reads nor
     writes.
     """
-    path = cache_dir("results") / f"{kind}-{make_key(kind, **key)}.npz"
+    path = result_path(kind, **key)
     if use_cache and (hit := load_arrays(path)) is not None:
         return hit
     arrays = compute()

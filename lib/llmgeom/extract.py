@@ -229,6 +229,20 @@ class LayerEntropy(EntropyResult):
         return cls(entropy, n_tokens, int(width), valid, np.minimum(n_tokens - 1, width), tuple(layers))
 
 
+def layer_entropy_path(loaded: LoadedModel, token_ids, layers: list[int], drop_first_token: bool = False,
+                       dtype: torch.dtype = torch.float32):
+    """Where :func:`layer_entropy` caches its result for these token ids, layers and settings (a ``Path``)."""
+    key = make_key(
+        "layer_entropy",
+        model=loaded.fingerprint,
+        texts=hashlib.sha256(json.dumps(token_ids).encode()).hexdigest(),
+        layers=layers,
+        drop_first_token=drop_first_token,
+        dtype=str(dtype),
+    )
+    return cache_dir("results") / f"layer_entropy-{key}.npz"
+
+
 def layer_entropy(
     loaded: LoadedModel,
     texts: Sequence[str],
@@ -251,15 +265,8 @@ def layer_entropy(
     """
     chosen = parse_layers(layers, loaded.n_layers)
     token_ids = tokenize(loaded, texts, max_tokens)
-    key = make_key(
-        "layer_entropy",
-        model=loaded.fingerprint,
-        texts=hashlib.sha256(json.dumps(token_ids).encode()).hexdigest(),
-        layers=chosen,
-        drop_first_token=drop_first_token,
-        dtype=str(dtype),
-    )
-    final = cache_dir("results") / f"layer_entropy-{key}.npz"
+    final = layer_entropy_path(loaded, token_ids, chosen, drop_first_token, dtype)
+    key = final.name.removeprefix("layer_entropy-").removesuffix(".npz")
     if use_cache and (hit := load_arrays(final)) is not None:
         return LayerEntropy.from_arrays(chosen, hit["entropy"], hit["n_tokens"], hit["width"])
     partial = cache_dir("results", f"layer_entropy-{key}.partial")

@@ -19,6 +19,7 @@ out the input embedding and the output matrix (tied or not), the scaling-law con
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,7 @@ from llmgeom.fit import (
 )
 from llmgeom.models import LoadedModel, load, non_embedding_parameters
 from llmgeom.registry import ladder_models, training_log
-from llmgeom.scaling import corpus_entropy, corpus_spectra, null_exponent, random_init
+from llmgeom.scaling import corpus_entropy, corpus_spectra, null_exponent, random_init, spectra_and_prefixes
 from llmgeom.stats import side_word
 
 FAMILY_VARIABLE = "LLMGEOM_FAMILY"
@@ -204,6 +205,7 @@ def size_law(
     seed: int = 0,
     n_boot: int = 1000,
     random: bool = True,
+    prefixes: Sequence[int] = (),
 ) -> SizeLaw:
     """Measure every member and its random initialisation on the same held-out passages (cached on disk).
 
@@ -216,6 +218,8 @@ def size_law(
     n_boot : bootstrap draws of every fit
     random : measure each member's random initialisation too (``False`` where no fit of it is read, e.g. the
         under-trained ladder, whose initialisations are the full ladder's)
+    prefixes : shorter lengths whose every-layer entropies the same forward pass caches for a later
+        ``size_law(..., n, layers="all")`` (:func:`llmgeom.scaling.spectra_and_prefixes`; ``layers="last"`` only)
 
     The random initialisation of a member uses the member's training seed, so for the ladder it is exactly the
     weights the model started training from. Members that share a tokenizer read the same passages, so the
@@ -224,6 +228,8 @@ def size_law(
     def measure(loaded, corpus):
         if layers != "last":
             return corpus_entropy(loaded, corpus, n_texts, n_tokens, layers=layers, seed=seed)
+        if prefixes:
+            spectra_and_prefixes(loaded, corpus, n_texts, n_tokens, prefixes, seed=seed)
         spectra = corpus_spectra(loaded, corpus, n_texts, n_tokens, seed=seed)  # shared with chapter 3
         return LayerEntropy.from_arrays(parse_layers("last", loaded.n_layers), spectral_entropy(spectra["eigenvalues"])[:, None],
                                         spectra["n_tokens"], loaded.width)

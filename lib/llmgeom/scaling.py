@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from llmgeom.cache import cached_arrays
+from llmgeom.cache import cached_arrays, result_path
 from llmgeom.corpora import sample_passages
 from llmgeom.entropy import matrix_entropy, token_spectra
 from llmgeom.extract import LayerEntropy, iter_batches, layer_entropy, tokenize
@@ -128,6 +128,55 @@ def corpus_spectra(
 
     return cached_arrays("corpus_spectra", compute, model=loaded.fingerprint, ids=tokenize(loaded, texts, n_tokens),
                          drop_first_token=drop_first_token)
+
+
+def spectra_and_prefixes(loaded: LoadedModel, corpus: str, n_texts: int, n_tokens: int, prefixes: Sequence[int],
+                         seed: int = 0, batch_size: int = 16) -> None:
+    """Fill the cache of :func:`corpus_spectra` at ``n_tokens`` and of :func:`corpus_entropy` (every layer) at each
+    shorter length in ``prefixes``, from one forward pass of the longer passages.
+
+    Passages of one seed start at the same places whatever their length, so a shorter passage is usually the
+    longer one's first tokens; a causal model's states on it are then the longer pass's first states (up to the
+    rounding of another matrix shape). Those entropies are read from the long pass; a passage whose shorter cut
+    is not a prefix (a merge across the cut) runs on its own. Entries already cached are left as they are.
+    """
+    from llmgeom.cache import save_arrays
+    from llmgeom.extract import _batches_by_length, _forward, layer_entropy_path
+
+    def ids_of(length):
+        texts = [p.text for p in sample_passages(corpus, loaded.tokenizer, n_texts, length, split="heldout", seed=seed)]
+        return tokenize(loaded, texts, length)
+
+    long_ids = ids_of(n_tokens)
+    layers = list(range(loaded.n_layers + 1))
+    short = {n: ids_of(n) for n in prefixes if n < n_tokens}
+    paths = {n: layer_entropy_path(loaded, ids, layers) for n, ids in short.items()}
+    short = {n: ids for n, ids in short.items() if not paths[n].is_file()}
+    spectra_key = dict(model=loaded.fingerprint, ids=long_ids, drop_first_token=False)
+    if not short and result_path("corpus_spectra", **spectra_key).is_file():
+        return
+    width = min(n_tokens, loaded.width)
+    eigenvalues, counts = np.full((len(long_ids), width), np.nan), np.zeros(len(long_ids), dtype=int)
+    entropy = {n: np.full((len(long_ids), len(layers)), np.nan) for n in short}
+    for batch in _batches_by_length(long_ids, batch_size):
+        out = _forward(loaded, long_ids, batch, layers, attentions=False)
+        spectra = token_spectra(out.hidden[-1], out.mask, dtype=torch.float32)  # exactly corpus_spectra's
+        eigenvalues[batch] = spectra.eigenvalues[:, :width]
+        counts[batch] = spectra.n_tokens
+        for n, ids in short.items():
+            rows = [r for r, i in enumerate(batch) if ids[i] == long_ids[i][:n]]
+            if rows:
+                entropy[n][[batch[r] for r in rows]] = np.stack(
+                    [matrix_entropy(h[rows, :n], out.mask[rows, :n], dtype=torch.float32).entropy for h in out.hidden],
+                    axis=1)
+    for n, ids in short.items():
+        alone = [i for i in range(len(ids)) if ids[i] != long_ids[i][:n]]
+        for batch in _batches_by_length([ids[i] for i in alone], batch_size):
+            out = _forward(loaded, [ids[alone[j]] for j in range(len(alone))], batch, layers, attentions=False)
+            entropy[n][[alone[j] for j in batch]] = np.stack(
+                [matrix_entropy(h, out.mask, dtype=torch.float32).entropy for h in out.hidden], axis=1)
+        save_arrays(paths[n], entropy=entropy[n], n_tokens=np.array([len(i) for i in ids]), width=np.array(loaded.width))
+    cached_arrays("corpus_spectra", lambda: {"eigenvalues": eigenvalues, "n_tokens": counts}, **spectra_key)
 
 
 def layer_profile(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 16) -> dict[str, np.ndarray]:
