@@ -23,7 +23,6 @@ import json
 import re
 import tarfile
 import warnings
-import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,22 +219,6 @@ def load_corpus(name: str) -> list[Work]:
 
 _LOADED: dict[str, tuple[Work, ...]] = {}
 _SAMPLED: dict[tuple, tuple[Passage, ...]] = {}
-_TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _tokenizer_key(tokenizer) -> str | None:
-    """A hash of a fast tokenizer's whole definition (vocabulary, merges, normalisation), once per object; ``None``
-    for a tokenizer that cannot be serialised (its passages are then never reused)."""
-    try:
-        return _TOKENIZER_KEYS[tokenizer]
-    except (KeyError, TypeError):
-        pass
-    try:
-        key = sha256_bytes(tokenizer.backend_tokenizer.to_str().encode())
-        _TOKENIZER_KEYS[tokenizer] = key
-    except (AttributeError, TypeError):
-        return None
-    return key
 
 
 def corpus_checksum(works: list[Work]) -> str:
@@ -285,8 +268,10 @@ def sample_passages(
     -------
     list of Passage, length ``n_texts``.
     """
+    from llmgeom.feeding import tokenizer_key as content_key
+
     memo = None
-    if isinstance(corpus, str) and (tokenizer_key := _tokenizer_key(tokenizer)) is not None:
+    if isinstance(corpus, str) and (tokenizer_key := content_key(tokenizer)) is not None:
         # the same passages are asked for many times (every model of a family, trained and random): cut them once
         path = cache_dir("corpora") / f"{corpus}-{make_key('corpus', corpus)}.json"
         memo = (str(path), tokenizer_key, n_texts, n_tokens, split, seed)

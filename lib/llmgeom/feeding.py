@@ -15,6 +15,8 @@ Used by every chapter; the convention is stated in :mod:`llmgeom.extract`. In sh
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -56,11 +58,56 @@ def text_encoding(tokenizer, text: str, offsets: bool = False):
     """The ids of ``text`` alone (no special tokens) — and with ``offsets=True`` also ``[(start, end)]`` per token.
 
     Returns ``ids`` or ``(ids, offsets)``. The model's prefix is added where the model runs
-    (:func:`model_input`), so positions here are *text* positions.
+    (:func:`model_input`), so positions here are *text* positions. Ids alone are encoded once per process and
+    tokenizer (chapter 2 asks for the same passages' ids for every model of a family); the result is a new list.
     """
+    key = tokenizer_key(tokenizer) if not offsets else None
+    if key is None:
+        return _encode(tokenizer, text, offsets)
+    return list(_ENCODED(key, text, tokenizer))
+
+
+def _encode(tokenizer, text: str, offsets: bool):
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets, verbose=False)
     ids = [int(i) for i in encoded["input_ids"]]
     return (ids, [tuple(o) for o in encoded["offset_mapping"]]) if offsets else ids
+
+
+class _EncodingMemo:
+    """The last few thousand texts' ids, keyed on the tokenizer's content and the text."""
+
+    def __init__(self, size: int = 2048):
+        from collections import OrderedDict
+
+        self.size, self.entries = size, OrderedDict()
+
+    def __call__(self, key, text, tokenizer) -> tuple[int, ...]:
+        if (key, text) in self.entries:
+            self.entries.move_to_end((key, text))
+            return self.entries[key, text]
+        ids = self.entries[key, text] = tuple(_encode(tokenizer, text, False))
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return ids
+
+
+_ENCODED = _EncodingMemo()
+_TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tokenizer_key(tokenizer) -> str | None:
+    """A hash of a fast tokenizer's whole definition (vocabulary, merges, normalisation), once per object; ``None``
+    for a tokenizer that cannot be serialised (its encodings and passages are then never reused)."""
+    try:
+        return _TOKENIZER_KEYS[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    try:
+        key = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
+        _TOKENIZER_KEYS[tokenizer] = key
+    except (AttributeError, TypeError):
+        return None
+    return key
 
 
 def model_input(prefix: Sequence[int], ids: Sequence[int], keep=None):
