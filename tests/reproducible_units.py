@@ -4,7 +4,7 @@ Run as a script in a fresh process (``tests/test_reproducible.py`` runs it twice
 empty results caches, and requires identical digests). The units are the ones whose results the chapters
 cache or draw at random: extraction, entropy, the layer profile, context-token scoring, masked runs, the
 passage and prompt samplers, the bootstraps and fits, the synthetic and Gaussian simulations, the sentence
-triples and their distances. Inputs are real: held-out Shakespeare, a committed ladder model and SmolLM2.
+triples and their distances, chapter 4's passage gains and chapter 2's shorter passages read from the longer pass. Inputs are real: held-out Shakespeare, a committed ladder model and SmolLM2.
 
 ``python tests/reproducible_units.py`` prints ``{"unit": "sha256", …}`` as JSON on stdout.
 """
@@ -134,6 +134,14 @@ def units() -> dict[str, str]:
     out["make_triples"] = digest([repr(t) for t in triples])
     first = hidden_states(smol, [triples[0].anchor, triples[0].swap], layers="last", progress=False)
     out["sentence_distances"] = digest(geometry.sentence_distances(first[0]["hidden"][0], first[1]["hidden"][0]))
+    from llmgeom import gains, roleswap
+
+    out["measure_triples"] = digest({"/".join(map(str, k)): v for k, v in
+                                     roleswap.measure_triples(ladder, triples[:4], [0, ladder.n_layers]).items()})
+    out["passage_gains"] = digest(gains.passage_gains(ladder, "shakespeare", 3, 32, 0.1, seed=0))
+    scaling.spectra_and_prefixes(ladder, "shakespeare", 4, 64, (16, 32), seed=0)
+    out["spectra_and_prefixes"] = digest(scaling.corpus_spectra(ladder, "shakespeare", 4, 64, seed=0),
+                                         scaling.corpus_entropy(ladder, "shakespeare", 4, 16, layers="all").entropy)
     return out
 
 
