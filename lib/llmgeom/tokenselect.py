@@ -331,6 +331,26 @@ class ModelResult:
     sink_rate: np.ndarray
 
 
+def selector_scores(loaded, passages: Texts, planted: Texts, blocks: Sequence[int]):
+    """Every selector on both sets of texts (the forward passes, cached): ``(top_p, top_q, tables_p, tables_q)``, the
+    model's top next token after each passage and prompt, and :func:`selector_tables` of each."""
+    top_p, top_q = top_predictions(loaded, passages), top_predictions(loaded, planted)
+    return top_p, top_q, selector_tables(loaded, passages, blocks, top_p), selector_tables(loaded, planted, blocks, top_q)
+
+
+def ground_truths(loaded, passages: Texts, planted: Texts):
+    """The erasure ground truths (the masked runs, cached): ``(effects, pool, divergence)`` — each passage's
+    single-token erasure effects, the non-identity prompts the model answers, and their erasure divergence."""
+    from llmgeom.erasure import erasure_divergence, erasure_effects, single_erasure_masks
+    from llmgeom.planted import NON_IDENTITY_TASKS
+
+    answered = top_predictions(loaded, planted) == np.array(planted.targets)
+    pool = np.flatnonzero(answered & np.isin(planted.kind, NON_IDENTITY_TASKS))
+    divergence = erasure_divergence(loaded, [planted.ids[i] for i in pool],
+                                    [single_erasure_masks(len(planted.ids[i])) for i in pool])
+    return erasure_effects(loaded, passages.ids, passages.targets), pool, divergence
+
+
 def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int], n_boot: int = 1000,
                    n_resamples: int = 2000, seed: int = 0) -> ModelResult:
     """Every selector against every ground truth on one model, and the paired comparisons of the verdict.
@@ -338,19 +358,13 @@ def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int
     Each metric is read per text at the block (and head) chosen on the other half of the texts; intervals are 95%
     bootstrap intervals over texts; p-values are two-sided sign-flip tests with ``n_resamples`` resamples.
     """
-    from llmgeom.erasure import erasure_divergence, erasure_effects, single_erasure_masks
-    from llmgeom.planted import ALL_TASKS, NON_IDENTITY_TASKS
+    from llmgeom.planted import ALL_TASKS
     from llmgeom.metrics import auroc, spearman
     from llmgeom.selection import score_context_tokens
 
-    top_p, top_q = top_predictions(loaded, passages), top_predictions(loaded, planted)
+    top_p, top_q, tables_p, tables_q = selector_scores(loaded, passages, planted, blocks)
     answered = top_q == np.array(planted.targets)
-    tables_p = selector_tables(loaded, passages, blocks, top_p)
-    tables_q = selector_tables(loaded, planted, blocks, top_q)
-    effects = erasure_effects(loaded, passages.ids, passages.targets)
-    pool = np.flatnonzero(answered & np.isin(planted.kind, NON_IDENTITY_TASKS))
-    divergence = erasure_divergence(loaded, [planted.ids[i] for i in pool],
-                                    [single_erasure_masks(len(planted.ids[i])) for i in pool])
+    effects, pool, divergence = ground_truths(loaded, passages, planted)
     top1 = lambda s, b: hit_at_k(s, b, 1)  # noqa: E731
     precision3 = lambda s, b: precision_at_k(s, b, 3)  # noqa: E731
     truths = {
