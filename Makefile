@@ -9,7 +9,7 @@ JB     := $(VENV)/bin/jupyter-book
 STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/MathJax.js
 JBFLAGS := -W -n --keep-going --all --builder html
-# The repository's https URL turns on the repository and launch buttons (llmgeom.siteconfig); by default the
+# The repository's https URL turns on the repository and launch buttons (llmgeom.publish.siteconfig); by default the
 # origin remote's, when it is an https URL. `make book REPO_URL=https://github.com/owner/name` sets it.
 REPO_URL ?= $(shell git remote get-url origin 2>/dev/null | grep -E '^https://')
 CONFIG  := _build/_config.yml
@@ -37,20 +37,20 @@ data: setup  ## fetch the corpora and pretrained models into .cache (idempotent;
 	$(PY) -m llmgeom fetch
 
 ladder: setup  ## train every size of the model ladder not yet in models/ (resumable; its time is in the README table)
-	$(PY) -m llmgeom.ladder train
+	$(PY) -m llmgeom.models.training train
 
 book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
 	@mkdir -p _build
-	$(PY) -m llmgeom.siteconfig --repo "$(REPO_URL)" > $(CONFIG)
+	$(PY) -m llmgeom.publish.siteconfig --repo "$(REPO_URL)" > $(CONFIG)
 	$(JB) build . --config $(CONFIG) $(JBFLAGS)
-	$(PY) -m llmgeom.glued record
+	$(PY) -m llmgeom.publish.glued record
 	@echo "Open _build/html/index.html"
 
 book-fresh: setup data ipynb  ## rebuild every page and re-execute every notebook (no execution cache)
 	@mkdir -p _build
-	$(PY) -m llmgeom.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
+	$(PY) -m llmgeom.publish.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
 	$(JB) build . --config $(CONFIG) $(JBFLAGS)
-	$(PY) -m llmgeom.glued record
+	$(PY) -m llmgeom.publish.glued record
 
 test-fast: setup  ## unit tests only (the fresh-process determinism of every computation unit included)
 	$(PY) -m pytest -q -m "not site and not determinism"
@@ -63,11 +63,11 @@ site-check: setup  ## checks on the rendered site in _build/html (pages, figures
 TEST_CACHE := $(CURDIR)/_build/test-cache
 test-build: setup data ipynb  ## a fresh strict build from an empty results cache; reports glued values that differ from bench/latest
 	@mkdir -p _build
-	$(PY) -m llmgeom.cache empty $(TEST_CACHE)
-	$(PY) -m llmgeom.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
+	$(PY) -m llmgeom.store.cache empty $(TEST_CACHE)
+	$(PY) -m llmgeom.publish.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
 	LLMGEOM_CACHE=$(TEST_CACHE) $(JB) build . --config $(CONFIG) $(JBFLAGS)
-	$(PY) -m llmgeom.glued record
-	$(PY) -m llmgeom.glued compare
+	$(PY) -m llmgeom.publish.glued record
+	$(PY) -m llmgeom.publish.glued compare
 
 # After test-build: the cheap chapters executed again from an empty results cache, the others from the test build's
 # warm one; every glued value must equal the test build's (tests/test_determinism.py).
@@ -88,7 +88,7 @@ bench-build: setup data ipynb  ## time a cold build, a cached build and make tes
 
 LAB_PORT ?= 8888
 lab: setup  ## open the notebooks in JupyterLab (the .md chapters open as notebooks via jupytext); LAB_PORT=8888
-	$(PY) -m llmgeom.lab --port $(LAB_PORT)
+	$(PY) -m llmgeom.publish.lab --port $(LAB_PORT)
 
 ipynb: setup  ## write plain .ipynb copies of the notebooks into _build/ipynb (the site offers them for download)
 	@mkdir -p _build/ipynb

@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import gemm_rate, machine_info  # noqa: E402
 
-from llmgeom.cache import empty_results_cache  # noqa: E402
-from llmgeom.glued import from_build, write_record  # noqa: E402
-from llmgeom.siteconfig import site_config  # noqa: E402
+from llmgeom.publish.glued import from_build, write_record  # noqa: E402
+from llmgeom.publish.siteconfig import site_config  # noqa: E402
+from llmgeom.store.cache import empty_results_cache  # noqa: E402
 
 WORK = ROOT / "_build" / "bench"
 LATEST = ROOT / "bench" / "latest"

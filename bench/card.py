@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import gemm_rate, machine_info  # noqa: E402
 
-from llmgeom.cache import atomic_write_bytes, empty_results_cache  # noqa: E402
-from llmgeom.card import DEFAULT, family_card, make_card  # noqa: E402
-from llmgeom.family import ladder_family  # noqa: E402
+from llmgeom.experiments.card import DEFAULT, family_card, make_card  # noqa: E402
+from llmgeom.experiments.family import ladder_family  # noqa: E402
+from llmgeom.store.cache import atomic_write_bytes, empty_results_cache  # noqa: E402
 
 LATEST = ROOT / "bench" / "latest"
 

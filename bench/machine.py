@@ -11,7 +11,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from llmgeom.glued import cpu_model
+from llmgeom.publish.glued import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

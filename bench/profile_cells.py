@@ -24,7 +24,7 @@ def run(names: list[str], warm: bool, top: int) -> None:
     import jupytext
     from nbclient import NotebookClient
 
-    from llmgeom.cache import empty_results_cache
+    from llmgeom.store.cache import empty_results_cache
 
     if not warm:
         os.environ["LLMGEOM_CACHE"] = str(empty_results_cache(Path(tempfile.mkdtemp(prefix="llmgeom-profile-"))))

@@ -2,7 +2,7 @@
 
 Every comparison is a ratio of medians measured in the same process, one after the other, because this machine is
 shared and noisy: absolute seconds drift between runs, ratios much less. The companion route is
-``llmgeom.entropy.companion_matrix_entropy`` (a d×d ``torch.svd`` per text, chapter 1), called one text at a time
+``llmgeom.core.entropy.companion_matrix_entropy`` (a d×d ``torch.svd`` per text, chapter 1), called one text at a time
 on unpadded states, as the companion code does.
 
 Sections (keys in results.json):
@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import gemm_rate, machine_info, median_seconds  # noqa: E402
 
-from llmgeom.entropy import companion_matrix_entropy, matrix_entropy  # noqa: E402
-from llmgeom.feeding import model_input, text_encoding  # noqa: E402
+from llmgeom.core.entropy import companion_matrix_entropy, matrix_entropy  # noqa: E402
+from llmgeom.data.feeding import model_input, text_encoding  # noqa: E402
 
 OUT = ROOT / "_build" / "bench"
 LATEST = ROOT / "bench" / "latest"
@@ -89,14 +89,14 @@ def forward_flops(model, n_tokens_total: int, seq_len: int) -> float:
 
 def bare_forward(loaded, texts: list[str], batch_size: int):
     """The same padded batches and hidden-state copies as `layer_entropy`, without the analysis."""
-    from llmgeom.extract import iter_batches
+    from llmgeom.measure.extract import iter_batches
 
     for _ in iter_batches(loaded, texts, layers="all", batch_size=batch_size, progress=False):
         pass
 
 
 def ours(loaded, texts: list[str], batch_size: int):
-    from llmgeom.extract import layer_entropy
+    from llmgeom.measure.extract import layer_entropy
 
     return layer_entropy(loaded, texts, layers="all", batch_size=batch_size, use_cache=False, progress=False)
 
@@ -105,7 +105,7 @@ def ours(loaded, texts: list[str], batch_size: int):
 def companion_pipeline(loaded, texts: list[str]):
     """The companion's way: one text at a time, no padding, a d×d SVD per text per layer."""
     for text in texts:
-        # fed as our pipeline feeds it (llmgeom.feeding), so the two routes read the same tokens
+        # fed as our pipeline feeds it (llmgeom.data.feeding), so the two routes read the same tokens
         ids = torch.tensor([model_input(loaded.prefix_ids, text_encoding(loaded.tokenizer, text))])
         o = loaded.model(input_ids=ids, output_hidden_states=True, use_cache=False)
         [companion_matrix_entropy(h[0]) for h in o.hidden_states]
@@ -132,7 +132,7 @@ def bench_end_to_end(name: str, loaded, texts: list[str], n_companion: int, batc
 
 
 def passages(loaded, n_texts: int, n_tokens: int) -> list[str]:
-    from llmgeom.corpora import sample_passages
+    from llmgeom.data.corpora import sample_passages
 
     return [p.text for p in sample_passages("shakespeare", loaded.tokenizer, n_texts, n_tokens, seed=0)]
 
@@ -140,9 +140,9 @@ def passages(loaded, n_texts: int, n_tokens: int) -> list[str]:
 # (e) ------------------------------------------------------------------------------------------------------------
 RSS_CHILD = """
 import resource, sys
-from llmgeom.corpora import sample_passages
-from llmgeom.extract import layer_entropy
-from llmgeom.models import load
+from llmgeom.data.corpora import sample_passages
+from llmgeom.measure.extract import layer_entropy
+from llmgeom.models.loading import load
 loaded = load(sys.argv[1])
 texts = [p.text for p in sample_passages("shakespeare", loaded.tokenizer, int(sys.argv[2]), 128, seed=0)]
 layer_entropy(loaded, texts, layers="all", use_cache=False, progress=False)
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    from llmgeom.models import LoadedModel, load
+    from llmgeom.models.loading import LoadedModel, load
 
     started = time.perf_counter()
     results = {"machine": machine_info(), "quick": args.quick}

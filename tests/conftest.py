@@ -33,7 +33,7 @@ def make_tokenizer(vocab_size: int = 300):
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own empty cache, except that downloads are shared (they are checksummed)."""
-    from llmgeom import cache
+    from llmgeom.store import cache
 
     folder = cache.empty_results_cache(tmp_path / "cache")
     monkeypatch.setenv("LLMGEOM_CACHE", str(folder))
@@ -97,7 +97,7 @@ def bos_model(tmp_path_factory):
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    from llmgeom.models import load
+    from llmgeom.models.loading import load
 
     return load(str(folder), attentions=True)
 

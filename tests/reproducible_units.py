@@ -46,16 +46,19 @@ def digest(*values) -> str:
 
 def units() -> dict[str, str]:
     warnings.simplefilter("ignore")
-    from llmgeom import (erasure, fit, gaussian, geometry, lasso, metrics, planted, ridge, scaling, selection, sentences,
-                         synthetic)
+    from llmgeom.core import fit, gaussian, geometry, lasso, metrics, ridge, synthetic
+    from llmgeom.data import planted, sentences
+    from llmgeom.experiments import scaling, selection
+    from llmgeom.measure import erasure
     import torch
 
-    from llmgeom.corpora import sample_passages
-    from llmgeom.entropy import coding_rate, companion_matrix_entropy, matrix_entropy, token_spectra
-    from llmgeom.extract import hidden_states, layer_entropy
-    from llmgeom.feeding import text_encoding
-    from llmgeom.models import load
-    from llmgeom import spread, stats, tokenselect
+    from llmgeom.core import stats
+    from llmgeom.core.entropy import coding_rate, companion_matrix_entropy, matrix_entropy, token_spectra
+    from llmgeom.data.corpora import sample_passages
+    from llmgeom.data.feeding import text_encoding
+    from llmgeom.experiments import spread, tokenselect
+    from llmgeom.measure.extract import hidden_states, layer_entropy
+    from llmgeom.models.loading import load
 
     out = {}
     ladder = load("ladder-w128-l3")
@@ -72,7 +75,7 @@ def units() -> dict[str, str]:
     out["layer_profile"] = digest(scaling.layer_profile(smol, texts[:4]))
     spectra = scaling.corpus_spectra(ladder, "shakespeare", 4, 48, seed=0)
     out["corpus_spectra"] = digest(spectra)
-    from llmgeom import prediction
+    from llmgeom.experiments import prediction
 
     out["passage_decays"] = digest(prediction.passage_decays(spectra["eigenvalues"], spectra["n_tokens"], ladder.width))
     states = hidden_states(smol, texts[:3], layers=[0, 15, -1], attentions=True, progress=False)
@@ -134,7 +137,7 @@ def units() -> dict[str, str]:
     out["make_triples"] = digest([repr(t) for t in triples])
     first = hidden_states(smol, [triples[0].anchor, triples[0].swap], layers="last", progress=False)
     out["sentence_distances"] = digest(geometry.sentence_distances(first[0]["hidden"][0], first[1]["hidden"][0]))
-    from llmgeom import gains, roleswap
+    from llmgeom.experiments import gains, roleswap
 
     out["measure_triples"] = digest({"/".join(map(str, k)): v for k, v in
                                      roleswap.measure_triples(ladder, triples[:4], [0, ladder.n_layers]).items()})

@@ -6,16 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom.attribution import (
-    attention_rollout,
-    gradient_x_input,
-    id_match_scores,
-    value_norms,
-    value_weighted_attention,
-)
-from llmgeom.extract import hidden_states_for_ids
-from llmgeom.feeding import model_input, text_encoding
-from llmgeom.models import load
+from llmgeom.data.feeding import model_input, text_encoding
+from llmgeom.measure.attribution import (attention_rollout, gradient_x_input, id_match_scores, value_norms,
+                                         value_weighted_attention)
+from llmgeom.measure.extract import hidden_states_for_ids
+from llmgeom.models.loading import load
 
 TEXT = "Call me Ishmael. Some years ago, never mind how long precisely."
 

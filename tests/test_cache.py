@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmgeom import cache
+from llmgeom.store import cache
 
 
 def test_a_cache_folder_that_cannot_be_created_is_one_clear_error(tmp_path, monkeypatch):
@@ -133,8 +133,8 @@ def test_a_torn_or_bit_flipped_entry_is_a_miss_and_both_files_go(tmp_path):
 
 
 def test_a_truncated_result_is_recomputed_not_served(tiny_model_dir, isolated_cache):
-    from llmgeom import extract
-    from llmgeom.models import load
+    from llmgeom.measure import extract
+    from llmgeom.models.loading import load
 
     loaded = load(str(tiny_model_dir))
     texts = ["The ship sailed at dawn.", "Call me Ishmael, said the sailor.", "To be, or not to be."]
@@ -159,8 +159,8 @@ def test_a_truncated_result_is_recomputed_not_served(tiny_model_dir, isolated_ca
 
 KILLABLE = """
 import sys, time
-import llmgeom.extract as extract
-from llmgeom.models import load
+import llmgeom.measure.extract as extract
+from llmgeom.models.loading import load
 real = extract._forward
 def slow(*args, **kwargs):
     out = real(*args, **kwargs)
@@ -175,8 +175,8 @@ print("finished", flush=True)
 
 
 def test_a_killed_extraction_resumes_and_equals_an_uninterrupted_run(tiny_model_dir, isolated_cache):
-    from llmgeom import extract
-    from llmgeom.models import load
+    from llmgeom.measure import extract
+    from llmgeom.models.loading import load
 
     texts = [f"Sentence number {i} is about the sea and the ship." for i in range(12)]
     env = {**os.environ, "LLMGEOM_CACHE": str(isolated_cache)}
@@ -203,7 +203,7 @@ def test_a_killed_extraction_resumes_and_equals_an_uninterrupted_run(tiny_model_
 
 
 def test_an_empty_results_cache_shares_inputs_but_no_results(tmp_path):
-    from llmgeom.cache import CacheError, empty_results_cache
+    from llmgeom.store.cache import CacheError, empty_results_cache
 
     shared = tmp_path / "shared"
     (shared / "results").mkdir(parents=True)
@@ -226,10 +226,28 @@ def test_the_empty_command_never_deletes_the_cache_it_would_share(tmp_path, monk
     (shared / "downloads" / "model.gguf").write_bytes(b"weights")
     monkeypatch.setenv("LLMGEOM_CACHE", str(shared))
     for target in (shared, tmp_path):  # the shared cache itself, or a folder holding it
-        done = subprocess.run([sys.executable, "-m", "llmgeom.cache", "empty", str(target)], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "llmgeom.store.cache", "empty", str(target)], capture_output=True,
                               text=True)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and "left alone" in done.stderr
     assert (shared / "downloads" / "model.gguf").read_bytes() == b"weights"
-    done = subprocess.run([sys.executable, "-m", "llmgeom.cache", "empty", str(tmp_path / "fresh")],
+    done = subprocess.run([sys.executable, "-m", "llmgeom.store.cache", "empty", str(tmp_path / "fresh")],
                           capture_output=True, text=True)
     assert done.returncode == 0 and (tmp_path / "fresh" / "downloads" / "model.gguf").exists()
+
+
+def test_a_json_result_is_checksummed_and_a_damaged_one_recomputed(isolated_cache):
+    """A reproduction card's part goes through the same checksummed store as every array result."""
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"loss": 1.25, "missing": float("nan"), "rows": [1, 2]}
+
+    first = cache.cached_json("card-feeding", compute, model="m", settings={"n": 1})
+    again = cache.cached_json("card-feeding", compute, model="m", settings={"n": 1})
+    assert len(calls) == 1 and again["rows"] == first["rows"] == [1, 2] and np.isnan(again["missing"])
+    stored = next((isolated_cache / "results").glob("card-feeding-*.json"))
+    assert Path(f"{stored}.sha256").is_file()
+    stored.write_text(stored.read_text().replace("1.25", "9.25"))  # a flipped digit: the checksum no longer holds
+    assert cache.cached_json("card-feeding", compute, model="m", settings={"n": 1})["loss"] == 1.25
+    assert len(calls) == 2

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import make_tokenizer, save_tiny_model
-from llmgeom import card as cards
 from llmgeom.cli import main
-from llmgeom.scaling import layer_profile, null_exponent
+from llmgeom.experiments import card as cards
+from llmgeom.experiments.scaling import layer_profile, null_exponent
 
 SMALL = replace(cards.DEFAULT, c1_texts=4, c1_tokens=48, c3_texts=2, c3_tokens=32, c4_passages=10, c4_per_task=2,
                 c5_texts=4, c6_triples=8, n_boot=50, n_resamples=50)
@@ -45,8 +45,8 @@ def test_a_card_of_every_part_follows_its_schema_and_the_chapters_numbers(member
     c1 = card["parts"]["c1"]
     assert c1["n_tokens"] == 48 and c1["capped_by_length"] is False and c1["width"] == 32
     # C1 is chapter 2's layer profile of the same passages, averaged over passages
-    from llmgeom.corpora import sample_passages
-    from llmgeom.models import load
+    from llmgeom.data.corpora import sample_passages
+    from llmgeom.models.loading import load
 
     loaded = load(members[1])
     texts = [p.text for p in sample_passages("shakespeare", loaded.tokenizer, 4, 48, "heldout", 0)]
@@ -101,7 +101,7 @@ def test_family_fits_the_size_law_from_the_configs_and_merge_agrees(members, tmp
     np.testing.assert_array_equal(widths, [16, 32, 64])
     assert family["null_exponent"] == pytest.approx(null_exponent(widths, params))
     h = np.array([np.mean(m["parts"]["c1"]["per_passage"]["H"]) for m in family["members"]])
-    from llmgeom.fit import fit_power_law
+    from llmgeom.core.fit import fit_power_law
 
     assert family["size_law"]["H"]["trained"]["b"] == pytest.approx(fit_power_law(params, h).b)
     assert family["size_law"]["H/ln d"]["trained"]["low"] <= family["size_law"]["H/ln d"]["trained"]["high"]
@@ -145,7 +145,7 @@ def test_device_and_dtype_reach_the_model_and_float64_agrees_with_float32(member
 
 
 def test_batch_size_follows_free_memory_on_a_gpu_and_is_the_chapters_on_a_cpu(members):
-    from llmgeom.models import load
+    from llmgeom.models.loading import load
 
     loaded = load(members[1])  # 2 blocks of width 32, 4 heads
     assert cards.batch_size_for(loaded, 512) == cards.CPU_BATCH

@@ -9,19 +9,8 @@ import sys
 import pytest
 
 from conftest import make_tokenizer
-from llmgeom.corpora import (
-    HELDOUT,
-    CorpusUnavailable,
-    Work,
-    clean_austen,
-    clean_shakespeare,
-    count_tokens,
-    load_corpus,
-    normalize_text,
-    sample_passages,
-    split_moby_dick,
-    strip_gutenberg,
-)
+from llmgeom.data.corpora import (HELDOUT, CorpusUnavailable, Work, clean_austen, clean_shakespeare, count_tokens,
+                                  load_corpus, normalize_text, sample_passages, split_moby_dick, strip_gutenberg)
 
 PLAY = """\ufeffTHE TEMPEST\r\n\r\nby William Shakespeare\r\n\r\n\r\n\r\nDRAMATIS PERSONAE\r\n\r\nALONSO, King of Naples\r
 PROSPERO, the right Duke of Milan   \r\n\r\nACT 1\r\nSCENE 1\r\n[On a ship at sea]\r\n\r\n\r\n\r\nMASTER.\r
@@ -34,7 +23,7 @@ def test_normalize_strips_bom_crlf_trailing_space_and_blank_runs():
 
 
 def test_non_utf8_bytes_are_replaced_not_fatal():
-    from llmgeom.corpora import decode_text
+    from llmgeom.data.corpora import decode_text
 
     raw = "ACT I\n\nSCENE 1. Elsinore.\n\nHAMLET.\nTo be, or not to be\n".encode() + b"\xff\xfe latin-1: caf\xe9\n"
     text = clean_shakespeare(decode_text(raw))
@@ -111,7 +100,7 @@ def test_unknown_corpus_name_lists_the_choices():
 
 
 def test_without_apt_a_debian_package_is_one_clear_line(monkeypatch):
-    import llmgeom.fetch as fetch
+    import llmgeom.store.fetch as fetch
 
     monkeypatch.setattr(fetch.shutil, "which", lambda tool: None)
     with pytest.raises(fetch.SourceUnavailable, match="needs 'apt-get', which this system does not have"):
@@ -119,7 +108,7 @@ def test_without_apt_a_debian_package_is_one_clear_line(monkeypatch):
 
 
 def test_an_unavailable_corpus_is_reported_and_the_others_go_on(monkeypatch):
-    import llmgeom.corpora as corpora
+    import llmgeom.data.corpora as corpora
 
     def unavailable(package):
         raise corpora.SourceUnavailable(f"apt-get could not download {package}")
@@ -160,7 +149,7 @@ def test_cli_entropy_on_a_local_model_writes_the_csv(tiny_model_dir, tmp_path):
 
 
 def test_smollm2_from_pypi_knows_the_capital_of_germany():
-    from llmgeom.models import load
+    from llmgeom.models.loading import load
 
     loaded = load("smollm2-135m")
     assert loaded.n_layers == 30 and loaded.width == 576
@@ -171,8 +160,8 @@ def test_smollm2_from_pypi_knows_the_capital_of_germany():
 
 
 def test_minilm_from_pypi_loads_as_an_encoder_and_extracts():
-    from llmgeom.extract import hidden_states
-    from llmgeom.models import load
+    from llmgeom.measure.extract import hidden_states
+    from llmgeom.models.loading import load
 
     loaded = load("minilm-l6")
     assert loaded.is_encoder and loaded.n_layers == 6 and loaded.width == 384

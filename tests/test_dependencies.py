@@ -26,7 +26,6 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from llmgeom.glued import from_notebook
+from llmgeom.publish.glued import from_notebook
 
 pytestmark = pytest.mark.determinism
 

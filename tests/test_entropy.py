@@ -8,14 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmgeom.entropy import (
-    coding_rate,
-    companion_matrix_entropy,
-    matrix_entropy,
-    spectral_entropy,
-    token_spectra,
-)
-from llmgeom.synthetic import power_law_weights, states_with_spectrum
+from llmgeom.core.entropy import coding_rate, companion_matrix_entropy, matrix_entropy, spectral_entropy, token_spectra
+from llmgeom.core.synthetic import power_law_weights, states_with_spectrum
 
 
 def entropy_of(states, **kw):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom.erasure import erasure_effects, masked_runs, removal_mask, single_erasure_masks
-from llmgeom.models import load
-from llmgeom.ridge import prepare_states, ridge_gains
+from llmgeom.core.ridge import prepare_states, ridge_gains
+from llmgeom.measure.erasure import erasure_effects, masked_runs, removal_mask, single_erasure_masks
+from llmgeom.models.loading import load
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_top_id_is_the_most_likely_next_token(tiny):
 
 
 def test_top_k_positions_and_position_matching():
-    from llmgeom.erasure import position_matched, top_k_positions
+    from llmgeom.measure.erasure import position_matched, top_k_positions
 
     assert top_k_positions([0.1, 0.9, 0.5, 0.9], 2).tolist() == [2, 4]
     assert top_k_positions(np.zeros(4), 1).tolist() == [4]  # a tie goes to the latest token

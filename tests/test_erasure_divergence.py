@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom.erasure import erasure_divergence, masked_runs, single_erasure_masks
-from llmgeom.feeding import model_input, text_encoding
+from llmgeom.data.feeding import model_input, text_encoding
+from llmgeom.measure.erasure import erasure_divergence, masked_runs, single_erasure_masks
 
 
 def test_kl_and_greedy_drop_equal_direct_runs_with_the_bos_kept(bos_model):

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom import extract
-from llmgeom.cache import cache_root
-from llmgeom.entropy import matrix_entropy
-from llmgeom.extract import hidden_states, layer_entropy, parse_layers, tokenize
-from llmgeom.models import ModelUnavailable, load
+from llmgeom.core.entropy import matrix_entropy
+from llmgeom.measure import extract
+from llmgeom.measure.extract import hidden_states, layer_entropy, parse_layers, tokenize
+from llmgeom.models.loading import load
+from llmgeom.store.cache import cache_root
+from llmgeom.store.fetch import ModelUnavailable
 
 TEXTS = [
     "To be, or not to be, that is the question.",
@@ -157,7 +158,7 @@ def test_a_folder_that_is_not_a_model_says_so(tmp_path):
 
 
 def test_layer_profile_gives_both_token_policies_and_the_norm_ratio_in_one_pass(tiny):
-    from llmgeom.scaling import layer_profile
+    from llmgeom.experiments.scaling import layer_profile
 
     profile = layer_profile(tiny, TEXTS)
     with_first = layer_entropy(tiny, TEXTS, layers="all")
@@ -220,7 +221,7 @@ def test_the_float32_gram_agrees_with_float64_to_a_millionth(tiny):
 
 
 def test_float32_gram_on_real_scale_states_is_within_1e_5_relative():
-    from llmgeom.entropy import matrix_entropy as entropy
+    from llmgeom.core.entropy import matrix_entropy as entropy
 
     torch.manual_seed(0)
     states = torch.randn(8, 128, 576) * torch.logspace(0, 2, 576)  # anisotropic, like real states

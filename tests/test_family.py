@@ -8,17 +8,10 @@ import pytest
 from safetensors import safe_open
 
 from conftest import save_tiny_model
-from llmgeom.family import family_from_env, family_from_spec, size_law
-from llmgeom.fit import (
-    bootstrap_power_law,
-    fit_power_law,
-    hierarchical_exponent_difference,
-    hierarchical_means,
-    hierarchical_power_law,
-    percentile_interval,
-    power_law_exponents,
-)
-from llmgeom.scaling import null_exponent
+from llmgeom.core.fit import (bootstrap_power_law, fit_power_law, hierarchical_exponent_difference, hierarchical_means,
+                              hierarchical_power_law, percentile_interval, power_law_exponents)
+from llmgeom.experiments.family import family_from_env, family_from_spec, size_law
+from llmgeom.experiments.scaling import null_exponent
 
 X = np.array([1e4, 4e4, 2e5, 1e6])
 
@@ -120,7 +113,7 @@ def test_last_layer_law_from_spectra_equals_the_entropy_route(three_folders, mon
 
 
 def test_the_c1_rule_needs_every_control_for_reproduced():
-    from llmgeom.family import C1Verdict
+    from llmgeom.experiments.family import C1Verdict
 
     assert C1Verdict(True, True, True).word == "reproduced"
     assert C1Verdict(True, True, False).word == C1Verdict(True, False, True).word == "partly reproduced"
@@ -129,7 +122,7 @@ def test_the_c1_rule_needs_every_control_for_reproduced():
 
 
 def test_the_c1_verdict_reads_the_lower_bounds_of_the_size_law(three_folders, monkeypatch):
-    from llmgeom.family import c1_verdict
+    from llmgeom.experiments.family import c1_verdict
 
     monkeypatch.setenv("LLMGEOM_FAMILY", ",".join(three_folders))
     law = size_law(family_from_env(), ["austen"], n_texts=6, n_tokens=24, n_boot=100)
@@ -142,7 +135,7 @@ def test_the_c1_verdict_reads_the_lower_bounds_of_the_size_law(three_folders, mo
 def test_the_shorter_lengths_from_the_deciding_pass_equal_their_own_passes(three_folders, isolated_cache, monkeypatch):
     """size_law(..., prefixes=...) caches the shorter passages' every-layer entropies from the longer pass (their
     prefixes); the later shorter laws then compute nothing and agree with passes of their own."""
-    from llmgeom.cache import empty_results_cache
+    from llmgeom.store.cache import empty_results_cache
 
     family = family_from_spec(",".join(three_folders[:2]))
     size_law(family, ["austen"], n_texts=6, n_tokens=48, layers="last", n_boot=10, prefixes=(16, 24))

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom.corpora import sample_passages
-from llmgeom.entropy import matrix_entropy
-from llmgeom.erasure import masked_runs, single_erasure_masks
-from llmgeom.extract import hidden_states, hidden_states_for_ids, layer_entropy, tokenize
-from llmgeom.feeding import model_input, next_token_loss, prefix_ids, text_encoding
-from llmgeom.models import load
-from llmgeom.ridge import prepare_states, ridge_gains
-from llmgeom.selection import score_context_tokens
+from llmgeom.core.entropy import matrix_entropy
+from llmgeom.core.ridge import prepare_states, ridge_gains
+from llmgeom.data.corpora import sample_passages
+from llmgeom.data.feeding import model_input, prefix_ids, text_encoding
+from llmgeom.experiments.selection import score_context_tokens
+from llmgeom.measure.erasure import masked_runs, single_erasure_masks
+from llmgeom.measure.extract import hidden_states, hidden_states_for_ids, layer_entropy, tokenize
+from llmgeom.measure.loss import next_token_loss
+from llmgeom.models.loading import load
 from conftest import make_bos_tokenizer
 
 TEXTS = [

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from llmgeom.fit import bootstrap_mean_ci, bootstrap_power_law, fit_power_law
+from llmgeom.core.fit import bootstrap_mean_ci, bootstrap_power_law, fit_power_law
 
 X = np.array([5e4, 2e5, 6e5, 1.3e6, 3e6, 6e6, 1e7])
 
@@ -51,7 +51,7 @@ def test_bootstrap_mean_ci_brackets_the_mean():
 
 
 def test_paired_exponent_difference_cancels_shared_text_noise():
-    from llmgeom.fit import bootstrap_exponent_difference
+    from llmgeom.core.fit import bootstrap_exponent_difference
 
     rng = np.random.default_rng(3)
     text_effect = np.exp(rng.normal(0, 0.3, size=(200, 1)))  # shared by both tables: must cancel
@@ -66,7 +66,7 @@ def test_bootstrap_ratio_covers_the_true_ratio_and_refuses_bad_input():
     import numpy as np
     import pytest
 
-    from llmgeom.fit import bootstrap_ratio_ci
+    from llmgeom.core.fit import bootstrap_ratio_ci
 
     rng = np.random.default_rng(0)
     den = rng.exponential(2.0, 500)
@@ -80,7 +80,7 @@ def test_bootstrap_ratio_covers_the_true_ratio_and_refuses_bad_input():
 
 
 def test_cluster_bootstrap_widens_the_interval_when_clusters_share_their_values():
-    from llmgeom.fit import bootstrap_mean_ci, cluster_bootstrap_mean_ci
+    from llmgeom.core.fit import bootstrap_mean_ci, cluster_bootstrap_mean_ci
 
     rng = np.random.default_rng(1)
     clusters = np.repeat(np.arange(12), 30)
@@ -97,7 +97,7 @@ def test_cluster_bootstrap_widens_the_interval_when_clusters_share_their_values(
 
 
 def test_decay_laws_tell_a_power_law_from_an_exponential():
-    from llmgeom.fit import compare_decay_laws, exponential_decay
+    from llmgeom.core.fit import compare_decay_laws, exponential_decay
 
     t = np.arange(1, 257, dtype=float)
     power, expo, r2_power, r2_expo = compare_decay_laws(2.0 * t**-0.6 + 0.05, t)

@@ -1,12 +1,12 @@
-"""The one forward pass (llmgeom.forward.run_model), the model fingerprint and the one cached-result helper."""
+"""The one forward pass (llmgeom.models.forward.run_model), the model fingerprint and the one cached-result helper."""
 
 import numpy as np
 import pytest
 import torch
 
-from llmgeom.cache import cached_arrays
-from llmgeom.forward import run_model
-from llmgeom.models import load
+from llmgeom.models.forward import run_model
+from llmgeom.models.loading import load
+from llmgeom.store.cache import cached_arrays
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_cached_arrays_computes_once_and_keys_on_every_input():
 
 def erasure_and_donor_rows(texts, seed=0):
     """Every single-token erasure of every text, and one resampled variant (two tokens from another text)."""
-    from llmgeom.erasure import single_erasure_masks
+    from llmgeom.measure.erasure import single_erasure_masks
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -82,7 +82,7 @@ def erasure_and_donor_rows(texts, seed=0):
 
 def largest_difference(loaded, texts, last_logits=2):
     """``max |Δ log p|`` over every row and vocabulary entry, shared-prefix path against whole rows."""
-    from llmgeom.forward import variant_logits
+    from llmgeom.models.forward import variant_logits
 
     rows = erasure_and_donor_rows(texts)
 
@@ -133,7 +133,7 @@ def tiny_sliding_model(folder, window=8):
 
 
 def test_a_sliding_window_refuses_the_shared_prefix_past_its_window_and_is_exact_within_it(tmp_path, monkeypatch):
-    from llmgeom import forward
+    from llmgeom.models import forward
 
     loaded = tiny_sliding_model(tmp_path / "sliding", window=8)
     short, long = some_texts(lengths=(5, 6)), some_texts(lengths=(14, 16))

@@ -5,22 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from llmgeom.gaussian import (
-    LOG_2PI_E,
-    conditional_entropies,
-    conditional_variances,
-    covariance_with_spectrum,
-    gaussian_entropy,
-    information_gain,
-    power_law_spectrum,
-    rbf_kernel,
-    residual_information,
-    residual_variance,
-    residual_variance_bounds,
-    sample_gaussian,
-    schur_conditional_variance,
-    spectrum_decay,
-)
+from llmgeom.core.gaussian import (LOG_2PI_E, conditional_entropies, conditional_variances, covariance_with_spectrum,
+                                   gaussian_entropy, information_gain, power_law_spectrum, rbf_kernel,
+                                   residual_information, residual_variance, residual_variance_bounds, sample_gaussian,
+                                   schur_conditional_variance, spectrum_decay)
 
 
 def random_covariance(n, seed=0):
@@ -128,8 +116,8 @@ def test_bad_input_says_what_to_do():
 def test_truncated_power_law_entropy_limits_of_the_exercise():
     from scipy.special import zeta
 
-    from llmgeom.entropy import spectral_entropy
-    from llmgeom.synthetic import power_law_weights
+    from llmgeom.core.entropy import spectral_entropy
+    from llmgeom.core.synthetic import power_law_weights
 
     r, alpha = 1_000_000, 0.5
     assert spectral_entropy(power_law_weights(r, alpha)) == pytest.approx(

@@ -1,4 +1,4 @@
-"""The glued-value record (``llmgeom.glued``): collected from a build or a notebook, compared across machines."""
+"""The glued-value record (``llmgeom.publish.glued``): collected from a build or a notebook, compared across machines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import nbformat
 
-from llmgeom.glued import compare, from_build, from_notebook, read_record, write_record
+from llmgeom.publish.glued import compare, from_build, from_notebook, read_record, renamed, write_record
 
 
 def glue_output(name, plain, markdown=None, prefix="application/papermill.record/"):
@@ -61,7 +61,7 @@ def test_a_verdict_that_differs_is_named_and_other_text_is_counted():
 def test_the_command_line_records_compares_and_reports_a_missing_record_in_one_line(tmp_path):
     (tmp_path / "ch.glue.json").write_text(json.dumps({"v": {"data": {"text/plain": "1.5"}}}))
     record = tmp_path / "glue.json"
-    run = lambda *args: subprocess.run([sys.executable, "-m", "llmgeom.glued", *args], capture_output=True, text=True)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "llmgeom.publish.glued", *args], capture_output=True, text=True)
     done = run("record", str(tmp_path), str(record))
     assert done.returncode == 0 and read_record(record)["values"] == {"ch::v": {"text/plain": "1.5"}}
     write_record({"ch::v": {"text/plain": "1.6"}}, tmp_path / "old.json")
@@ -78,3 +78,8 @@ def test_chapters_that_render_committed_records_can_be_left_out():
     new = {"92_performance::perf_test_s": {"text/plain": "650"}, "04_x::a": {"text/plain": "1"}}
     assert compare(new, old).numbers and not compare(new, old, skip=("92_performance",)).numbers
     assert compare(new, old, skip=("92_performance",)).compared == 1
+
+
+def test_a_renaming_maps_the_old_records_names_and_leaves_the_rest():
+    old = {"02_x::c2_b": {"text/plain": "0.25"}, "02_x::lad_c2_y": {"text/plain": "1"}, "plain": {"text/plain": "2"}}
+    assert set(renamed(old, [(r"^c([2-7])_", r"ch\1_")])) == {"02_x::ch2_b", "02_x::lad_c2_y", "plain"}

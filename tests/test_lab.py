@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from browser import SCREENSHOTS, run_chromium
 
-from llmgeom.lab import VIEWERS, lab_command, overrides_path, port_in_use, write_overrides
+from llmgeom.publish.lab import VIEWERS, lab_command, overrides_path, port_in_use, write_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = "05_lasso_attention"  # its first cell holds the settings and reads LLMGEOM_MODEL

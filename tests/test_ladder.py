@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom import ladder
-from llmgeom.models import load, non_embedding_parameters
-from llmgeom.registry import ladder_checkpoints, ladder_models, training_log
+from llmgeom.models import ladder, training
+from llmgeom.models import registry
+from llmgeom.models.loading import load, non_embedding_parameters
+from llmgeom.models.registry import ladder_checkpoints, ladder_models, training_log
 
 LOSS_TOLERANCE = 0.02
 """Nats. The committed weights are fp16 copies of the trained fp32 weights, evaluated under bf16 autocast."""
@@ -31,7 +32,7 @@ def main_sizes() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def data():
-    return ladder.prepare_data()
+    return training.prepare_data()
 
 
 def test_the_ladder_has_seven_sizes_spanning_two_decades():
@@ -67,7 +68,7 @@ def test_every_size_has_its_seeds_and_a_quarter_budget_rung_that_saw_the_first_q
 def test_the_size_law_reads_every_seed_and_the_quarter_budget_separately():
     """ladder_models() lists the book ladder (chapters 5-7 read one model per size); chapter 2's family groups every
     committed seed by size, and the quarter-budget rungs form their own family of one seed per size."""
-    from llmgeom.family import ladder_family
+    from llmgeom.experiments.family import ladder_family
 
     assert set(ladder_models()) == {f"ladder-{s.name}" for s in ladder.BOOK_LADDER}
     full, quarter = ladder_family(), ladder_family(budget=0.25)
@@ -107,7 +108,7 @@ def test_held_out_loss_recomputed_now_matches_the_log(name, data):
         pytest.skip("the held-out text here differs from the one the ladder was trained with (a corpus is missing)")
     chosen = np.random.default_rng(0).choice(len(data.heldout), size=24, replace=False)
     loaded = load(name)
-    recomputed = ladder.evaluate(loaded.model, data.heldout[chosen], bf16=log["bf16_autocast"])
+    recomputed = training.evaluate(loaded.model, data.heldout[chosen], bf16=log["bf16_autocast"])
     logged = np.array(log["heldout_sequence_losses"])[chosen]
     assert np.abs(recomputed - logged).max() <= LOSS_TOLERANCE
     assert np.mean(log["heldout_sequence_losses"]) == pytest.approx(log["final_val_loss"], abs=1e-4)
@@ -130,24 +131,24 @@ def test_the_two_smallest_sizes_keep_five_loadable_checkpoints():
 
 
 def test_everything_under_models_fits_the_budget():
-    total = sum(f.stat().st_size for f in ladder.LADDER_DIR.rglob("*") if f.is_file())
+    total = sum(f.stat().st_size for f in registry.LADDER_DIR.rglob("*") if f.is_file())
     assert total <= 180 * 2**20, f"models/ holds {total / 2**20:.1f} MiB"
 
 
 def test_schedule_warms_up_then_decays_to_a_tenth():
     peak, total = 1e-3, 1000
-    rates = [ladder.lr_at(step, total, peak) for step in range(total)]
+    rates = [training.lr_at(step, total, peak) for step in range(total)]
     assert rates[0] < rates[19] == pytest.approx(peak)
     assert rates[-1] == pytest.approx(0.1 * peak, rel=1e-2)
     assert all(a >= b - 1e-12 for a, b in zip(rates[20:], rates[21:]))
 
 
 def test_training_a_micro_size_writes_a_complete_log(tmp_path, monkeypatch, data):
-    monkeypatch.setattr(ladder, "LADDER_DIR", tmp_path)
-    small = ladder.LadderData(data.tokenizer, data.train[:16], data.heldout[:4], data.heldout_corpus[:4],
+    monkeypatch.setattr(training, "LADDER_DIR", tmp_path)
+    small = training.LadderData(data.tokenizer, data.train[:16], data.heldout[:4], data.heldout_corpus[:4],
                               data.checksums, [])
     size = ladder.Size(16, 1, 2, seed=3)
-    info = ladder.train_size(size, small, log=lambda message: None)
+    info = training.train_size(size, small, log=lambda message: None)
     required = {"non_embedding_params", "total_params", "tokens_seen", "final_val_loss", "curve", "wall_time_s",
                 "seed", "llmgeom_version", "data_checksums"}
     assert required <= set(json.loads((tmp_path / size.name / "training_log.json").read_text()))
@@ -163,17 +164,16 @@ def test_every_committed_weight_file_has_a_recorded_checksum():
     for name, folder in ladder_models(everything=True).items():
         recorded = logs()[name]["weights_sha256"]
         assert set(recorded) == {str(f.relative_to(folder)) for f in folder.rglob("model.safetensors")}
-        assert recorded == ladder.weight_checksums(folder)
+        assert recorded == training.weight_checksums(folder)
 
 
 @pytest.mark.parametrize("target", ["model.safetensors", "checkpoints/step-000015/model.safetensors"])
 def test_a_corrupted_ladder_checkpoint_is_detected_by_its_recorded_hash(tmp_path, monkeypatch, target):
     import shutil
 
-    import llmgeom.registry as registry
-    from llmgeom.models import ModelUnavailable
+    from llmgeom.store.fetch import ModelUnavailable
 
-    shutil.copytree(ladder.LADDER_DIR / "w64-l1", tmp_path / "w64-l1")
+    shutil.copytree(registry.LADDER_DIR / "w64-l1", tmp_path / "w64-l1")
     monkeypatch.setattr(registry, "LADDER_DIR", tmp_path)
     name = "ladder-w64-l1" + ("@step-000015" if "checkpoints" in target else "")
     assert load(name).width == 64  # intact copy loads

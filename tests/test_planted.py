@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from llmgeom.planted import CAPITALS, MORE_CAPITALS, NON_IDENTITY_TASKS, OPPOSITES, PAST, encode_planted, generate_planted
+from llmgeom.data.planted import CAPITALS, MORE_CAPITALS, NON_IDENTITY_TASKS, OPPOSITES, PAST, encode_planted, generate_planted
 
 
 def test_each_task_has_at_least_forty_distinct_items():

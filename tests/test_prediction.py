@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from llmgeom.prediction import entropy_prediction, loss_prediction, passage_decays, truncated_entropy
-from llmgeom.synthetic import power_law_weights
+from llmgeom.core.synthetic import power_law_weights
+from llmgeom.experiments.prediction import entropy_prediction, loss_prediction, passage_decays, truncated_entropy
 
 WIDTHS = np.array([64, 128, 256, 384])
 PARAMS = 12.0 * 2 * WIDTHS**2.0
@@ -50,7 +50,7 @@ def test_loss_prediction_agrees_with_a_law_of_the_predicted_exponent_only():
 
 
 def test_the_per_size_means_are_the_measured_and_predicted_means_the_exponents_fit():
-    from llmgeom.fit import fit_power_law
+    from llmgeom.core.fit import fit_power_law
 
     rng = np.random.default_rng(2)
     alphas = _alpha_groups(rng)
@@ -66,7 +66,7 @@ def test_the_per_size_means_are_the_measured_and_predicted_means_the_exponents_f
 def test_the_c2_rule_counts_the_agreeing_predictions():
     from types import SimpleNamespace
 
-    from llmgeom.prediction import c2_verdict
+    from llmgeom.experiments.prediction import c2_verdict
 
     yes, no = SimpleNamespace(agrees=True), SimpleNamespace(agrees=False)
     assert c2_verdict([yes, yes]) == "supported"
@@ -75,10 +75,10 @@ def test_the_c2_rule_counts_the_agreeing_predictions():
 
 
 def test_the_passage_table_is_the_spectra_chapter_2_caches(tiny_long_model_dir):
-    from llmgeom.entropy import spectral_entropy
-    from llmgeom.models import load
-    from llmgeom.prediction import passage_table
-    from llmgeom.scaling import corpus_spectra
+    from llmgeom.core.entropy import spectral_entropy
+    from llmgeom.experiments.prediction import passage_table
+    from llmgeom.experiments.scaling import corpus_spectra
+    from llmgeom.models.loading import load
 
     loaded = load(str(tiny_long_model_dir))
     alpha, lnd = passage_table(loaded, ["austen", "mobydick"], n_texts=4, n_tokens=40)

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="module")
 def two_fresh_runs(tmp_path_factory):
-    from llmgeom.cache import empty_results_cache
+    from llmgeom.store.cache import empty_results_cache
 
     runs = []
     for hash_seed in ("1", "2"):  # one after the other: two torch thread pools on two cores slow both down 2.5×

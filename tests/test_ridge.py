@@ -5,13 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmgeom.ridge import (
-    prepare_states,
-    ridge_gains,
-    ridge_information_gain,
-    ridge_objective,
-    total_information,
-)
+from llmgeom.core.ridge import prepare_states, ridge_gains, ridge_information_gain, ridge_objective, total_information
 
 
 def states(t, d, seed=0):
@@ -68,7 +62,7 @@ def test_preparation_drops_token_zero_normalises_and_rejects_bad_input():
 
 
 def test_the_cholesky_gains_are_scikit_learns_ridge_regression():
-    from llmgeom.ridge import ridge_identity_errors
+    from llmgeom.core.ridge import ridge_identity_errors
 
     states = prepare_states(np.random.default_rng(0).normal(size=(40, 24)), drop_first=False)
     errors = ridge_identity_errors(states, 0.1, step=3)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from llmgeom.roleswap import triple_accuracy, wins
-from llmgeom.sentences import make_triples
+from llmgeom.data.sentences import make_triples
+from llmgeom.experiments.roleswap import triple_accuracy, wins
 
 
 def test_a_tie_counts_half_and_only_a_strictly_closer_paraphrase_wins():

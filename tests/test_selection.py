@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from llmgeom.planted import TASKS, encode_planted, generate_planted
-from llmgeom.lasso import lasso_design, lasso_entry_scores, lasso_select
-from llmgeom.metrics import auroc, cross_validated_best, hit_at_k, precision_at_k, spearman
-from llmgeom.selection import attention_scores, content_word_mask, sink_share
+from llmgeom.core.lasso import lasso_design, lasso_entry_scores, lasso_select
+from llmgeom.core.metrics import auroc, cross_validated_best, hit_at_k, precision_at_k, spearman
+from llmgeom.data.planted import TASKS, encode_planted, generate_planted
+from llmgeom.experiments.selection import attention_scores, content_word_mask, sink_share
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -129,8 +129,8 @@ def test_an_unknown_task_is_one_clear_error():
 
 
 def test_context_scores_on_a_tiny_model(tiny_model_dir):
-    from llmgeom.models import load
-    from llmgeom.selection import SELECTORS, score_context_tokens
+    from llmgeom.experiments.selection import SELECTORS, score_context_tokens
+    from llmgeom.models.loading import load
 
     loaded = load(str(tiny_model_dir), attentions=True)
     rng = np.random.default_rng(0)
@@ -149,7 +149,7 @@ def test_context_scores_on_a_tiny_model(tiny_model_dir):
 
 
 def test_per_text_metric_gives_chance_for_random_and_one_for_a_perfect_selector():
-    from llmgeom.selection import ContextScores, per_text_metric
+    from llmgeom.experiments.selection import ContextScores, per_text_metric
 
     rng = np.random.default_rng(0)
     n_texts, m = 400, 12

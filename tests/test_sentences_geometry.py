@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 from scipy.linalg import sqrtm
 
-from llmgeom.geometry import (
-    bures_distance,
-    cosine_distance,
-    covariance_factor,
-    frobenius_distance,
-    relative_entropy_distance,
-    sentence_distances,
-)
-from llmgeom.sentences import VERBS, make_triples
+from llmgeom.core.geometry import (bures_distance, cosine_distance, covariance_factor, frobenius_distance,
+                                   relative_entropy_distance, sentence_distances)
+from llmgeom.data.sentences import VERBS, make_triples
 
 
 def words(sentence):
@@ -88,7 +82,7 @@ def test_distances_are_positive_for_different_sentences():
 
 
 def test_jaccard_sees_word_overlap_only():
-    from llmgeom.geometry import jaccard_distance
+    from llmgeom.core.geometry import jaccard_distance
 
     assert jaccard_distance([1, 2, 3], [3, 2, 1]) == 0.0  # a role swap: the same tokens
     assert jaccard_distance([1, 2, 3, 4], [3, 4, 5, 6]) == pytest.approx(1 - 2 / 6)

@@ -6,7 +6,7 @@ import sys
 import pytest
 import yaml
 
-from llmgeom.siteconfig import site_config
+from llmgeom.publish.siteconfig import site_config
 
 
 def test_without_a_repository_its_buttons_stay_off_and_downloads_stay_on():
@@ -27,7 +27,7 @@ def test_a_repository_url_turns_on_its_buttons_and_fresh_forces_execution():
 def test_a_bad_url_is_one_line_from_the_command_line():
     with pytest.raises(ValueError, match="https URL"):
         site_config(repo="/local/path")
-    run = subprocess.run([sys.executable, "-m", "llmgeom.siteconfig", "--repo", "/local/path"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "llmgeom.publish.siteconfig", "--repo", "/local/path"], capture_output=True, text=True)
     assert run.returncode == 2 and run.stderr.count("\n") == 1
-    ok = subprocess.run([sys.executable, "-m", "llmgeom.siteconfig", "--fresh"], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "llmgeom.publish.siteconfig", "--fresh"], capture_output=True, text=True)
     assert yaml.safe_load(ok.stdout)["execute"]["execute_notebooks"] == "force"

@@ -1,4 +1,4 @@
-"""Chapter 6's measurement (llmgeom.spread): resample ablation, the m-token loss and KL, the oracles, the rules."""
+"""Chapter 6's measurement (llmgeom.experiments.spread): resample ablation, the m-token loss and KL, the oracles, the rules."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom.feeding import model_input
-from llmgeom.spread import (MEANINGFUL, Effects, SpreadTexts, concentration_reading, continuation_runs, control_passes,
-                            cross_fitted_oracle, donor_table, literal_reading, naive_oracle, resampled,
-                            spread_experiment)
+from llmgeom.data.feeding import model_input
+from llmgeom.experiments.spread import (MEANINGFUL, Effects, SpreadTexts, concentration_reading, continuation_runs,
+                                        control_passes, cross_fitted_oracle, donor_table, literal_reading, naive_oracle,
+                                        resampled, spread_experiment)
 
 
 def test_resampled_replaces_only_the_removed_positions_with_the_donors_tokens_there():
@@ -45,7 +45,7 @@ def test_resampling_feeds_the_text_with_donor_tokens_at_removed_positions_and_no
                                                                                                   monkeypatch):
     # whole rows, to read what each variant is (the shared-prefix path feeds suffixes; tests/test_forward.py shows
     # that it computes the same)
-    monkeypatch.setattr("llmgeom.forward.shares_prefixes", lambda loaded, length: False)
+    monkeypatch.setattr("llmgeom.models.forward.shares_prefixes", lambda loaded, length: False)
     texts = random_texts(bos_model)
     seen = []
     hook = bos_model.model.get_input_embeddings().register_forward_hook(
@@ -142,7 +142,7 @@ def test_the_concentration_reading_and_the_control_read_the_interval_against_one
 
 
 def test_planted_prompts_carry_every_token_of_their_answer():
-    from llmgeom.planted import NON_IDENTITY_TASKS, encode_planted, generate_planted
+    from llmgeom.data.planted import NON_IDENTITY_TASKS, encode_planted, generate_planted
     from conftest import make_tokenizer
 
     tok = make_tokenizer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmgeom.stats import holm, sign_flip_p_value
+from llmgeom.core.stats import holm, sign_flip_p_value
 
 
 def test_holm_matches_a_hand_computation():
@@ -44,7 +44,7 @@ def test_sign_flip_p_value_rejects_empty_input():
 
 
 def test_side_word_reads_which_side_of_the_threshold_the_whole_interval_lies():
-    from llmgeom.stats import side_word
+    from llmgeom.core.stats import side_word
 
     words = ("above", "below", "neither")
     assert side_word(0.1, 0.3, *words) == "above"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from llmgeom.glue import as_plain
-from llmgeom.synthetic import power_law_weights, states_with_spectrum
+from llmgeom.core.synthetic import power_law_weights, states_with_spectrum
+from llmgeom.publish.glue import as_plain
 
 
 def test_power_law_weights_sum_to_one_and_decay():
@@ -55,7 +55,7 @@ def test_as_plain_turns_array_scalars_into_python_numbers():
 
 
 def test_glued_strings_are_markdown_on_their_page_and_plain_text_elsewhere():
-    from llmgeom.glue import GluedMarkdown
+    from llmgeom.publish.glue import GluedMarkdown
 
     glued = GluedMarkdown("**not reproduced** at `w384`")
     assert glued._repr_markdown_() == "**not reproduced** at `w384`"

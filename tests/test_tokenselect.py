@@ -5,20 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmgeom.models import load
-from llmgeom.planted import NON_IDENTITY_TASKS
-from llmgeom.metrics import hit_at_k
-from llmgeom.tokenselect import (
-    Comparison,
-    baseline_scores,
-    holm_family,
-    marginal_cells,
-    metric_table,
-    paired_comparison,
-    passage_texts,
-    planted_texts,
-    top_predictions,
-)
+from llmgeom.core.metrics import hit_at_k
+from llmgeom.data.planted import NON_IDENTITY_TASKS
+from llmgeom.experiments.tokenselect import (Comparison, baseline_scores, holm_family, marginal_cells, metric_table,
+                                             paired_comparison, passage_texts, planted_texts, top_predictions)
+from llmgeom.models.loading import load
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +79,7 @@ def test_marginal_cells_are_those_that_decide_the_verdict_alone():
 
 
 def test_the_whole_experiment_runs_on_a_tiny_model_and_decides_a_verdict(tiny):
-    from llmgeom.tokenselect import FAMILY, GROUND_TRUTHS, SELECTORS, decide_verdict, run_experiment, selector_tables
+    from llmgeom.experiments.tokenselect import FAMILY, GROUND_TRUTHS, SELECTORS, decide_verdict, run_experiment, selector_tables
 
     passages = passage_texts(tiny, "shakespeare", 12, 10)
     planted = planted_texts(tiny, ["copy", "opposite"], 6)

