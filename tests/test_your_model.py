@@ -116,6 +116,6 @@ def test_chapter_4_runs_on_a_local_model_given_by_the_setting(tiny_long_model_di
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     glued = {name.split("::")[1] for name in from_notebook(notebook, "04")}
-    assert {"c4_verdict", "c4_max_rel_error", "c4_power_b"} <= glued
+    assert {"ch4_verdict", "ch4_max_rel_error", "ch4_power_b"} <= glued
     shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
     assert str(tiny_long_model_dir) in shown, "the verification table does not name the reader's model"
