@@ -2,8 +2,8 @@
 
 The last token's state (or the update a block writes into it) is regressed on the previous tokens' states with an
 ℓ1 penalty; the ``d`` coordinates are the samples and the context tokens the features, as in chapter 4's ridge
-(:mod:`llmgeom.core.ridge`, whose preprocessing :func:`~llmgeom.core.ridge.prepare_states` is shared). A token's score is
-how early it enters the Lasso path.
+(:mod:`llmgeom.core.ridge`, whose preprocessing :func:`~llmgeom.core.ridge.prepare_states` is shared). A token's score
+is how early it enters the Lasso path.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ Every number comes from the functions the chapters use — nothing here is a sec
 
 An encoder gets ``c1`` and ``c6``. Each part is cached under the model's content, the part, its settings and the
 library, so an interrupted card resumes part by part. :func:`family_card` fits chapter 2's size law across member
-cards (:mod:`llmgeom.experiments.family`'s fit), which is also how ``--merge`` combines cards computed on different machines.
+cards (:mod:`llmgeom.experiments.family`'s fit), which is also how ``--merge`` combines cards computed on different
+machines.
 
 The JSON schema is ``card_schema.json`` beside this module (:data:`SCHEMA_VERSION`). This module measures,
 combines and validates cards; :mod:`llmgeom.publish.cards` renders them as Markdown.
@@ -72,8 +73,8 @@ MIN_CONTROL_PROMPTS = 10
 DEFAULT = Settings()
 """A card's quick default: smaller samples than the chapters'."""
 FULL = CHAPTERS
-"""``--full``: the chapters' own settings (:data:`llmgeom.experiments.settings.CHAPTERS`), so a full card of a book model reads the
-chapters' cached results."""
+"""``--full``: the chapters' own settings (:data:`llmgeom.experiments.settings.CHAPTERS`), so a full card of a book
+model reads the chapters' cached results."""
 
 
 def _interval(triple) -> dict:
@@ -319,9 +320,9 @@ def make_card(model: str, parts=PARTS, settings: Settings = DEFAULT, device: str
 
 def family_card(cards: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
     """Chapter 2's size law across member cards (each with a ``c1`` part), computed by chapter 2's own code
-    (:class:`llmgeom.experiments.family.SizeLaw` on the members' per-passage last-layer entropies): the exponents of ``H/ln d``,
-    ``H`` and eRank against non-embedding parameters, trained and random initialisation, trained minus random,
-    with intervals over passages, and the family's null exponent from the members' widths and parameters.
+    (:class:`llmgeom.experiments.family.SizeLaw` on the members' per-passage last-layer entropies): the exponents of
+    ``H/ln d``, ``H`` and eRank against non-embedding parameters, trained and random initialisation, trained minus
+    random, with intervals over passages, and the family's null exponent from the members' widths and parameters.
 
     Members must have read the same passages (the same tokenizer, corpus, length and seed): the bootstrap pairs
     passage ``i`` across members, and each card records a hash of its passages' token ids.

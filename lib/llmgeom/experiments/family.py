@@ -209,12 +209,14 @@ def size_law(
     family : Family
     corpora : corpus names; ``n_texts`` passages of exactly ``n_tokens`` tokens each, sampled with ``seed``
     layers : which layers to keep. "last", all the size law needs, is read from
-        :func:`llmgeom.experiments.scaling.corpus_spectra` (which chapter 3 reuses); "all" feeds chapter 2's layer figure
+        :func:`llmgeom.experiments.scaling.corpus_spectra` (which chapter 3 reuses); "all" feeds chapter 2's layer
+        figure
     n_boot : bootstrap draws of every fit
     random : measure each member's random initialisation too (``False`` where no fit of it is read, e.g. the
         under-trained ladder, whose initialisations are the full ladder's)
     prefixes : shorter lengths whose every-layer entropies the same forward pass caches for a later
-        ``size_law(..., n, layers="all")`` (:func:`llmgeom.experiments.scaling.spectra_and_prefixes`; ``layers="last"`` only)
+        ``size_law(..., n, layers="all")`` (:func:`llmgeom.experiments.scaling.spectra_and_prefixes`; ``layers="last"``
+        only)
 
     The random initialisation of a member uses the member's training seed, so for the ladder it is exactly the
     weights the model started training from. Members that share a tokenizer read the same passages, so the

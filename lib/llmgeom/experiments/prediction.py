@@ -83,8 +83,8 @@ def c2_verdict(checks) -> str:
 def passage_table(loaded, corpora, n_texts: int, n_tokens: int, drop_first_token: bool = False,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each passage's decay ``α`` and measured ``H / ln d``, over every corpus in turn, from the same per-passage
-    spectra (:func:`llmgeom.experiments.scaling.corpus_spectra`, which chapter 2's deciding length caches): ``([passages],
-    [passages])``."""
+    spectra (:func:`llmgeom.experiments.scaling.corpus_spectra`, which chapter 2's deciding length caches):
+    ``([passages], [passages])``."""
     alpha, lnd = [], []
     for corpus in corpora:
         s = corpus_spectra(loaded, corpus, n_texts, n_tokens, drop_first_token=drop_first_token, seed=seed)

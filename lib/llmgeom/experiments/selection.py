@@ -2,9 +2,10 @@
 
 A *selector* gives every context token of a text a score (higher = more important); Lasso's scores are
 :func:`llmgeom.core.lasso.lasso_entry_scores`, attention's are :func:`attention_scores`. A *ground truth* says
-which tokens are meaningful: erasure effects (:mod:`llmgeom.measure.erasure`), the answer-bearing tokens of planted tasks
-(:mod:`llmgeom.data.planted`) or content words (:func:`content_word_mask`). The metrics (:mod:`llmgeom.core.metrics`) compare
-one text's scores with one ground truth; chapter 5 averages them over texts with bootstrap intervals.
+which tokens are meaningful: erasure effects (:mod:`llmgeom.measure.erasure`), the answer-bearing tokens of planted
+tasks (:mod:`llmgeom.data.planted`) or content words (:func:`content_word_mask`). The metrics
+(:mod:`llmgeom.core.metrics`) compare one text's scores with one ground truth; chapter 5 averages them over texts with
+bootstrap intervals.
 
 Text token 0 is never a candidate: without a BOS it is the attention sink of every model here and a massive
 activation in SmolLM2, so it would win every ranking for reasons unrelated to meaning; a model with a BOS reads it
@@ -127,8 +128,9 @@ class ContextScores:
 
 
 SELECTORS = (LASSO_STATE, LASSO_UPDATE, HEAD_MEAN, RECENCY, RANDOM)
-"""Selector names for :meth:`ContextScores.text`; single heads are :func:`~llmgeom.experiments.selectors.single_head` labels. ``random`` is a
-fixed uniform draw per text and block (the chance level); ``recency`` ranks the latest tokens first."""
+"""Selector names for :meth:`ContextScores.text`; single heads are :func:`~llmgeom.experiments.selectors.single_head`
+labels. ``random`` is a fixed uniform draw per text and block (the chance level); ``recency`` ranks the latest tokens
+first."""
 
 
 def per_text_metric(scores: ContextScores, selector: str, truths, metric) -> np.ndarray:

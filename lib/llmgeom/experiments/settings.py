@@ -2,8 +2,8 @@
 
 :class:`Settings` is what one measurement of each claim needs — how many passages, how long, which corpus, how many
 bootstrap draws. :data:`CHAPTERS` holds the values the chapters use; a chapter's first cell reads its settings from
-it, and the cards page builds its decoder cards with it (:func:`llmgeom.experiments.card.make_card`), so the page reads every
-result the chapters cached and computes nothing new (``tests/test_card.py``). The card's quicker default
+it, and the cards page builds its decoder cards with it (:func:`llmgeom.experiments.card.make_card`), so the page reads
+every result the chapters cached and computes nothing new (``tests/test_card.py``). The card's quicker default
 (:data:`llmgeom.experiments.card.DEFAULT`) is a :class:`Settings` too.
 """
 

@@ -49,7 +49,8 @@ MEASURES = ("loss", "kl")
 SELECTORS = (LASSO_STATE, LASSO_UPDATE, HEAD_MEAN, ROLLOUT, GRADIENT_X_INPUT,
              ID_MATCH, CONTENT_WORDS, RECENCY, RANDOM)
 """The selectors chapter 6 removes tokens by: chapter 5's (each at the block and head chosen on chapter 5's planted
-prompts, :func:`llmgeom.experiments.tokenselect.chosen_options`) and content words (in a random order), before the oracles."""
+prompts, :func:`llmgeom.experiments.tokenselect.chosen_options`) and content words (in a random order), before the
+oracles."""
 MEANINGFUL = (LASSO_STATE, HEAD_MEAN, CONTENT_WORDS)
 """The selectors the paper's literal reading is about: its regression, attention, and meaning itself."""
 ORACLES = ("oracle (naive)", "oracle (cross-fitted)")
@@ -215,8 +216,8 @@ class SpreadTexts:
 
 def passage_spread_texts(loaded, scored, corpus: str, n_texts: int, n_targets: int, n_donors: int = 2,
                          seed: int = 0) -> SpreadTexts:
-    """The first ``n_texts`` of chapter 5's passages ``scored`` (:func:`llmgeom.experiments.tokenselect.passage_texts` with
-    this corpus and seed), each with the ``n_targets`` tokens that follow its context. Passages are drawn again
+    """The first ``n_texts`` of chapter 5's passages ``scored`` (:func:`llmgeom.experiments.tokenselect.passage_texts`
+    with this corpus and seed), each with the ``n_targets`` tokens that follow its context. Passages are drawn again
     at the longer length from the same starts; the few whose cut then moves (a merge across the cut sends
     :func:`llmgeom.data.corpora.sample_passages` to the next line) are left out, and ``source[i]`` is the index in
     ``scored`` of passage ``i``. Donors are the other passages (all have one length)."""

@@ -5,8 +5,9 @@ return; chapter 6 can build on the same set-up functions. The pieces:
 
 * :func:`passage_texts` and :func:`planted_texts` — the texts one model reads, as text ids (its BOS is added where it
   runs, :mod:`llmgeom.data.feeding`), with what each ground truth needs;
-* :func:`baseline_scores` — the attribution baselines of :mod:`llmgeom.measure.attribution` on those texts, laid out like
-  :class:`llmgeom.experiments.selection.ContextScores` (``[texts, options, M]``, candidate ``j`` is text token ``j + 1``);
+* :func:`baseline_scores` — the attribution baselines of :mod:`llmgeom.measure.attribution` on those texts, laid out
+  like :class:`llmgeom.experiments.selection.ContextScores` (``[texts, options, M]``, candidate ``j`` is text token
+  ``j + 1``);
 * :func:`paired_comparison`, :func:`holm_family` and :func:`marginal_cells` — a selector against another on the
   same texts, each at the option chosen on the other half of the texts, with a bootstrap interval, a sign-flip
   p-value, Holm's adjustment over a family of such comparisons, and the cells that decide a verdict alone;
@@ -416,8 +417,8 @@ def _rule(better: bool, everywhere_above: bool) -> str:
 
 def decide_verdict(results: dict) -> Verdict:
     """The rule, per decoder: *reproduced* if state-Lasso is above chance in every tested cell and significantly
-    better than head-mean attention (Holm-adjusted p below :data:`SIGNIFICANCE` over the whole family) in at least one; *not
-    reproduced* if neither; *partly reproduced* otherwise. The overall word is the decoders' common word, or
+    better than head-mean attention (Holm-adjusted p below :data:`SIGNIFICANCE` over the whole family) in at least one;
+    *not reproduced* if neither; *partly reproduced* otherwise. The overall word is the decoders' common word, or
     *model-dependent*."""
     family = holm_family({(m, t): r.comparisons[t, "state"] for m, r in results.items() for t in FAMILY})
     tested = [k for k, c in family.items() if c is not None]

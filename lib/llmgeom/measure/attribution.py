@@ -71,8 +71,8 @@ def attention_rollout(attentions, prefix_attention=None, residual: float = 0.5) 
     Parameters
     ----------
     attentions : ``[blocks, heads, n, n]`` text-position weights of consecutive blocks, first block first
-    prefix_attention : ``[blocks, heads, n]`` the weight each query puts on the BOS (:mod:`llmgeom.measure.extract`), for a
-        model that reads one; the BOS is put back as position 0 for the composition and dropped from the result
+    prefix_attention : ``[blocks, heads, n]`` the weight each query puts on the BOS (:mod:`llmgeom.measure.extract`),
+        for a model that reads one; the BOS is put back as position 0 for the composition and dropped from the result
     residual : the identity's share in each block's mixing matrix, ``residual · I + (1 − residual) · A``
 
     Each block's head-mean matrix is mixed with the identity, rows renormalised, and the blocks multiplied in

@@ -112,7 +112,8 @@ def masked_runs(
     Returns
     -------
     MaskedRuns. Cached under the model's content, the inputs and the library. Without a layer, each text runs once
-    unaltered and every masked copy only from its first removed position on (:func:`llmgeom.models.forward.variant_logits`).
+    unaltered and every masked copy only from its first removed position on
+    (:func:`llmgeom.models.forward.variant_logits`).
     """
     if loaded.is_encoder:
         raise ValueError(f"{loaded.name} is an encoder; masking needs a causal language model")
@@ -200,8 +201,8 @@ def erasure_divergence(
 
     ``keep`` is per text a bool ``[M_i, n_i]`` array whose row 0 keeps everything (the reference) — e.g.
     :func:`single_erasure_masks`. Each text runs once unaltered and every masked row only from its first removed
-    position on (:func:`llmgeom.models.forward.variant_logits`; rows of one length per batch, no padding); the BOS, where the
-    model reads one, is always kept. Cached under the model's content, the inputs and the library.
+    position on (:func:`llmgeom.models.forward.variant_logits`; rows of one length per batch, no padding); the BOS,
+    where the model reads one, is always kept. Cached under the model's content, the inputs and the library.
     """
     if loaded.is_encoder:
         raise ValueError(f"{loaded.name} is an encoder; masking needs a causal language model")

@@ -76,15 +76,16 @@ SEED_REPEATS = [Size(64, 1, 4, seed=1), Size(384, 6, 8, seed=1)]
 EXTRA_SEEDS = [Size(s.width, s.depth, s.heads, seed=1) for s in SIZES[1:-1]] + [
     Size(s.width, s.depth, s.heads, seed=2) for s in SIZES[:3]]
 """A second seed of every other size and a third of the three smallest, for the seed-inclusive intervals of chapter
-2's size law, chapter 3 and the ladder appendix (:func:`llmgeom.experiments.family.ladder_family` groups them by size)."""
+2's size law, chapter 3 and the ladder appendix (:func:`llmgeom.experiments.family.ladder_family` groups them by
+size)."""
 
 QUARTER_BUDGET = [Size(s.width, s.depth, s.heads, budget=0.25) for s in SIZES]
 """Every size trained on the first quarter of the token budget with its own full schedule (one seed): chapter 2's
 under-training comparison and the ladder appendix (``ladder_family(budget=0.25)``)."""
 
 BOOK_LADDER = SIZES + SEED_REPEATS
-"""One model per size and the first seed repeats: what :func:`llmgeom.models.registry.ladder_models` lists by default, for
-the chapters that read single ladder models rather than the size law."""
+"""One model per size and the first seed repeats: what :func:`llmgeom.models.registry.ladder_models` lists by default,
+for the chapters that read single ladder models rather than the size law."""
 
 ALL_MODELS = BOOK_LADDER + EXTRA_SEEDS + QUARTER_BUDGET
 """Every model ``python -m llmgeom.models.training train`` trains, in training order."""

@@ -70,7 +70,8 @@ class LoadedModel:
 
     @functools.cached_property
     def prefix_ids(self) -> tuple[int, ...]:
-        """What the model reads before every text: its tokenizer's BOS, if it prepends one (``llmgeom.data.feeding``)."""
+        """What the model reads before every text: its tokenizer's BOS, if it prepends one
+        (``llmgeom.data.feeding``)."""
         return prefix_ids(self.tokenizer, self.is_encoder)
 
     @property

@@ -25,8 +25,8 @@ def _is_model_folder(folder: Path) -> bool:
 def ladder_models(everything: bool = False) -> dict[str, Path]:
     """``{"ladder-<name>": folder}`` for the book ladder (the seven sizes and their
     :data:`llmgeom.models.ladder.SEED_REPEATS`), smallest first; ``everything=True`` adds every other committed model
-    (the extra seeds and the quarter-budget rungs, which chapter 2's :func:`llmgeom.experiments.family.ladder_family` reads),
-    all of which load by name."""
+    (the extra seeds and the quarter-budget rungs, which chapter 2's :func:`llmgeom.experiments.family.ladder_family`
+    reads), all of which load by name."""
     if not LADDER_DIR.is_dir():
         return {}
     staged = set() if everything else {s.name for s in EXTRA_SEEDS + QUARTER_BUDGET}

@@ -9,8 +9,9 @@ into ``_build/glue.json``; ``make bench-build`` keeps the copy of the machine it
 * across machines, :func:`compare` *reports* values that differ beyond :data:`REL_TOL` / :data:`ABS_TOL`, and
   every verdict string that differs — a verdict that depends on the machine is a finding for its chapter.
 
-``python -m llmgeom.publish.glued record [BUILD] [OUT]`` writes the record; ``python -m llmgeom.publish.glued compare NEW OLD``
-prints the cross-machine summary (exit status 0 whatever it finds: it reports, it does not judge).
+``python -m llmgeom.publish.glued record [BUILD] [OUT]`` writes the record;
+``python -m llmgeom.publish.glued compare NEW OLD`` prints the cross-machine summary (exit status 0 whatever it finds:
+it reports, it does not judge).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def close(a: float, b: float, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL
 
 @dataclass
 class Comparison:
-    """What :func:`compare` found: names in one record only, numbers beyond tolerance, strings and verdicts that differ."""
+    """What :func:`compare` found: names in one record only, numbers beyond tolerance, strings and verdicts that
+    differ."""
 
     compared: int = 0
     only_new: list[str] = field(default_factory=list)

@@ -4,9 +4,9 @@ Where: ``$LLMGEOM_CACHE`` if set; otherwise ``.cache/`` at the root of the repos
 from (git-ignored); otherwise ``~/.cache/llmgeom``.
 
 Every result is stored under a key that hashes its inputs *and* the library (its version and the hash of its
-source files), so a changed library never serves a stale number. Every file is written to a temporary name in the same folder and renamed into
-place (readers never see half a file), and its SHA-256 is stored beside it: a truncated or bit-flipped entry is
-detected on read, deleted, and recomputed by the caller.
+source files), so a changed library never serves a stale number. Every file is written to a temporary name in the same
+folder and renamed into place (readers never see half a file), and its SHA-256 is stored beside it: a truncated or
+bit-flipped entry is detected on read, deleted, and recomputed by the caller.
 """
 
 from __future__ import annotations
