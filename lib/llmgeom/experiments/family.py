@@ -113,7 +113,7 @@ def family_from_spec(spec: str) -> Family:
     ------
     ValueError
         One line, when fewer than two distinct models are named, or two have the same non-embedding parameters.
-    llmgeom.models.loading.ModelUnavailable
+    llmgeom.store.fetch.ModelUnavailable
         One line, for a name that does not load.
     """
     names = list(dict.fromkeys(part.strip() for part in spec.split(",") if part.strip()))

@@ -41,7 +41,7 @@ from llmgeom.models.builtin import BUILTIN, builtin_folder, is_fetched
 from llmgeom.models.registry import ladder_checkpoints, ladder_models, training_log, verified
 from llmgeom.store.fetch import ModelUnavailable
 
-__all__ = ["LoadedModel", "ModelUnavailable", "available_models", "load", "non_embedding_parameters", "resolve"]
+__all__ = ["LoadedModel", "available_models", "load", "non_embedding_parameters", "resolve"]
 
 
 @dataclass
