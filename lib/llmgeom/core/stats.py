@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -63,3 +65,11 @@ def side_word(low: float, high: float, above: str, below: str, neither: str, thr
     contains it: every computed direction in the book's prose (chapter 2's "H rises with size") and every
     three-way verdict word (chapter 6's *reproduced* / *not reproduced* / *inconclusive* against one half)."""
     return above if low > threshold else below if high < threshold else neither
+
+
+def common_word(words: Sequence[str]) -> str:
+    """The decoders' common verdict word, or *model-dependent* when they differ (every chapter with two decoders)."""
+    words = list(words)
+    if not words:
+        raise ValueError("no verdict words to combine")
+    return words[0] if len(set(words)) == 1 else "model-dependent"

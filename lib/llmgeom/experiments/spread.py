@@ -443,11 +443,6 @@ def literal_reading(effects: dict, removal: str, measure: str, k: int, n_boot: i
     return Reading("reproduced" if all(high < 0.5 for *_, high in shares.values()) else "inconclusive", shares)
 
 
-def combined(words: Sequence[str]) -> str:
-    """The decoders' common word, or *model-dependent*."""
-    return words[0] if len(set(words)) == 1 else "model-dependent"
-
-
 def above_full(effects: dict, k: int) -> dict:
     """Per (removal, measure): how often removing a selector's or oracle's top ``k`` costs more than removing the
     whole context — the share of (text, set) pairs, and the largest share of means among the sets."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from llmgeom.core.fit import bootstrap_mean_ci
 from llmgeom.core.metrics import auroc, cross_validated_best, hit_at_k, precision_at_k, spearman
-from llmgeom.core.stats import holm, sign_flip_p_value
+from llmgeom.core.stats import common_word, holm, sign_flip_p_value
 from llmgeom.data.corpora import sample_passages
 from llmgeom.data.feeding import text_encoding
 from llmgeom.data.planted import ALL_TASKS, NON_IDENTITY_TASKS, encode_planted, generate_planted
@@ -431,7 +431,7 @@ def decide_verdict(results: dict) -> Verdict:
         per = {m: _rule(any(k[0] == m for k in better_cells),
                         all(k in above_cells for k in chance_cells if k[0] == m and chance_cells[k] is not None))
                for m in results}
-        return per, (next(iter(per.values())) if len(set(per.values())) == 1 else "model-dependent")
+        return per, common_word(per.values())
 
     per_model, word = words(better, above)
     # which single cell decides the verdict: judged on the intervals (Holm's p moves with them)

@@ -67,3 +67,21 @@ def shares_markdown(rows: Sequence[tuple[str, int, list[tuple[float, float, floa
         shares = " | ".join(f"{s:.0%} [{lo:.0%}, {hi:.0%}]" for s, lo, hi in cells)
         lines.append(f"| {name} | {k or '—'} | {shares} |")
     return "\n".join(lines)
+
+
+def _interval(cell: tuple[float, float, float]) -> str:
+    return f"{cell[0]:.2f} [{cell[1]:.2f}, {cell[2]:.2f}]"
+
+
+def sentence_markdown(summaries: dict) -> str:
+    """Chapter 7's table: per (model, distance) :func:`llmgeom.experiments.roleswap.layer_summary` — synonym
+    paraphrases against the role swap at the cross-validated layer (the verdict's cell) and at the final layer,
+    passives at the final layer, the easy negative, and the oracle layer."""
+    lines = ["| model | distance | synonym vs swap, cross-validated layer [95% CI] | synonym, final | passive, final | "
+             "easy: unrelated, final [95% CI] | best layer for synonyms (oracle) |", "|---|---|---|---:|---:|---|---|"]
+    for (model, distance), s in summaries.items():
+        layers = ", ".join(map(str, s["layers"]))
+        lines.append(f"| `{model}` | {distance} | {_interval(s['cross-validated'])} (layer {layers}) | "
+                     f"{s['synonym'][0]:.2f} | {s['passive'][0]:.2f} | {_interval(s['easy'])} | "
+                     f"{s['oracle'][1]:.2f} (layer {s['oracle'][0]}) |")
+    return "\n".join(lines)
