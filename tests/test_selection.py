@@ -1,5 +1,7 @@
 """Chapter 5's selectors and metrics: Lasso recovers a planted support, attention scores, metrics, planted tasks."""
 
+import itertools
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -59,27 +61,32 @@ def test_attention_scores_leave_out_the_sink_and_the_query():
     assert mass == pytest.approx(1.6 / 3) and rate == pytest.approx(2 / 3)
 
 
+def _over_tie_orders(s, r, k, metric):
+    """The mean of ``metric(top k)`` over every order of the tokens consistent with descending scores (a brute-force
+    reading of "ties ordered at random")."""
+    orders = [p for p in itertools.permutations(range(len(s))) if all(s[a] >= s[b] for a, b in zip(p, p[1:]))]
+    return np.mean([metric([r[i] for i in p[:k]]) for p in orders])
+
+
 def test_metrics_against_definitions_and_sklearn():
-    # scores with a tie at the top (tokens 1 and 3) and relevant tokens 1 and 5, chosen so that every plausible
-    # slip ranks differently from the definition (descending score, ties latest first: 3, 1, 5, 2, 0, 4):
-    # ranking by position alone (5, 4, …) or from the start (0, 1, …), ascending scores (4, 0, …), ties broken
-    # earliest first (1, 3, …) and an off-by-one k each change at least one value below
+    # scores with a tie at the top (tokens 1 and 3, one relevant) and relevant tokens 1 and 5: at k = 1 the tie
+    # gives half credit, at k = 2 both tied tokens are in; ranking by position, ascending scores or an off-by-one k
+    # each change at least one value below
     scores = np.array([0.2, 0.9, 0.4, 0.9, 0.1, 0.6])
     relevant = np.array([False, True, False, False, False, True])
-    assert [precision_at_k(scores, relevant, k) for k in range(1, 7)] == pytest.approx([0, 1 / 2, 2 / 3, 2 / 4, 2 / 5,
-                                                                                        2 / 6])
-    assert [hit_at_k(scores, relevant, k) for k in range(1, 7)] == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert [precision_at_k(scores, relevant, k) for k in range(1, 7)] == pytest.approx([1 / 2, 1 / 2, 2 / 3, 2 / 4,
+                                                                                        2 / 5, 2 / 6])
+    assert [hit_at_k(scores, relevant, k) for k in range(1, 7)] == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]
     assert precision_at_k(scores, relevant, 10) == pytest.approx(2 / 6)  # k beyond the text: every token
-    assert hit_at_k(scores, ~relevant, 1) == 1.0 and hit_at_k(-scores, relevant, 3) == 0.0  # token 3; tokens 4, 0, 2
+    assert hit_at_k(scores, ~relevant, 1) == 0.5 and hit_at_k(-scores, relevant, 3) == 0.0  # tokens 4, 0, 2
 
-    # against a brute-force reading of the docstrings on small integer scores (many ties)
+    # against a brute force over every tie order, on small integer scores (many ties)
     rng = np.random.default_rng(0)
     for _ in range(200):
-        n = int(rng.integers(1, 9))
+        n = int(rng.integers(1, 7))
         s, r, k = rng.integers(0, 3, n).astype(float), rng.random(n) < 0.4, int(rng.integers(1, n + 2))
-        top = sorted(range(n), key=lambda i: (-s[i], -i))[:k]
-        assert precision_at_k(s, r, k) == pytest.approx(sum(r[i] for i in top) / len(top))
-        assert hit_at_k(s, r, k) == float(any(r[i] for i in top))
+        assert precision_at_k(s, r, k) == pytest.approx(_over_tie_orders(s, r, min(k, n), np.mean))
+        assert hit_at_k(s, r, k) == pytest.approx(_over_tie_orders(s, r, min(k, n), lambda top: float(any(top))))
 
     # AUROC: a tie between a relevant and an irrelevant token counts one half (3.5 of 4 pairs ordered)
     assert auroc(np.array([0.8, 0.4, 0.4, 0.1]), np.array([True, True, False, False])) == 0.875
@@ -95,9 +102,15 @@ def test_metrics_against_definitions_and_sklearn():
     assert np.isnan(spearman(np.ones(6), scores)) and np.isnan(spearman(scores, np.ones(6)))
 
 
-def test_ties_do_not_favour_the_start_of_the_text():
-    # a constant score picks the latest tokens, so "no information" cannot look like a preference for early ones
-    assert precision_at_k(np.zeros(5), np.array([0, 0, 0, 1, 1], bool), 2) == 1.0
+def test_a_constant_score_gets_the_chance_value_wherever_the_relevant_tokens_are():
+    # no order is favoured: neither the start of the text nor its end (recency) gains from a tie
+    for relevant in ([0, 0, 0, 1, 1], [1, 1, 0, 0, 0], [0, 1, 0, 1, 0]):
+        relevant = np.array(relevant, bool)
+        assert precision_at_k(np.zeros(5), relevant, 2) == pytest.approx(2 / 5)
+        assert hit_at_k(np.zeros(5), relevant, 1) == pytest.approx(2 / 5)
+        assert hit_at_k(np.zeros(5), relevant, 2) == pytest.approx(1 - (3 / 5) * (2 / 4))
+    rows = precision_at_k(np.array([np.zeros(5), np.arange(5.0)]), np.array([0, 0, 0, 1, 1], bool), 2)
+    assert rows.tolist() == pytest.approx([2 / 5, 1.0])  # options at once, as chapter 5's tables call it
 
 
 def test_content_words_follow_the_stop_word_list_and_cover_sub_words():

@@ -7,15 +7,18 @@ Each function compares one text's scores (higher = more important, one per conte
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import comb
 from scipy.stats import rankdata
 
 
-def _top(scores, k):
-    """Indices of the ``k`` top scores along the last axis; ties broken by position, latest first, so a constant
-    score does not favour the start of the text."""
+def _tie_split(scores, relevant, k: int):
+    """For the ``k`` top scores of each row: ``(relevant strictly above the k-th score, slots left for the tokens
+    tied at it, tokens tied at it, relevant among them)``, each ``[...]``. Under random tie-breaking the top ``k``
+    hold every token above the k-th score and a uniformly drawn ``slots`` of the tied ones."""
     scores = np.asarray(scores, dtype=float)
-    position = np.broadcast_to(-np.arange(scores.shape[-1]), scores.shape)
-    return np.lexsort((position, -scores), axis=-1)[..., :k]
+    threshold = -np.sort(-scores, axis=-1)[..., k - 1 : k]
+    above, tied = scores > threshold, scores == threshold
+    return ((above & relevant).sum(-1), k - above.sum(-1), tied.sum(-1), (tied & relevant).sum(-1))
 
 
 def _scalar_or_rows(values: np.ndarray, scores):
@@ -24,19 +27,25 @@ def _scalar_or_rows(values: np.ndarray, scores):
 
 
 def precision_at_k(scores, relevant, k: int):
-    """Share of the ``k`` top-scored tokens that are relevant.
+    """Share of the ``k`` top-scored tokens that are relevant, ties credited fractionally: the expected share when
+    tied scores are ordered at random (a constant score gets the chance value, whatever the positions).
 
     ``scores`` is ``[m]`` (one float) or ``[options, m]`` (one value per option: chapter 5's tables, computed at
     once); so are the other metrics here."""
     relevant = np.asarray(relevant, dtype=bool)
     k = min(k, len(relevant))
-    return _scalar_or_rows(relevant[_top(scores, k)].mean(axis=-1), scores)
+    above, slots, tied, tied_relevant = _tie_split(scores, relevant, k)
+    return _scalar_or_rows((above + slots * tied_relevant / tied) / k, scores)
 
 
 def hit_at_k(scores, relevant, k: int):
-    """1.0 if any relevant token is among the ``k`` top-scored, else 0.0 (top-1 / top-3 hit rate per text)."""
+    """Whether a relevant token is among the ``k`` top-scored (top-1 / top-3 hit rate per text), ties credited
+    fractionally: the probability that it is when tied scores are ordered at random."""
     relevant = np.asarray(relevant, dtype=bool)
-    return _scalar_or_rows(relevant[_top(scores, min(k, len(relevant)))].any(axis=-1).astype(float), scores)
+    above, slots, tied, tied_relevant = _tie_split(scores, relevant, min(k, len(relevant)))
+    # P(no relevant token among `slots` drawn from `tied`) = C(tied − tied_relevant, slots) / C(tied, slots)
+    missed = comb(tied - tied_relevant, slots) / comb(tied, slots)
+    return _scalar_or_rows(np.where(above > 0, 1.0, 1.0 - missed), scores)
 
 
 def auroc(scores, labels):

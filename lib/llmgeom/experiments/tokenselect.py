@@ -34,8 +34,8 @@ from llmgeom.data.corpora import sample_passages
 from llmgeom.data.feeding import text_encoding
 from llmgeom.data.planted import ALL_TASKS, NON_IDENTITY_TASKS, encode_planted, generate_planted
 from llmgeom.experiments.selection import content_word_mask, score_context_tokens
-from llmgeom.experiments.selectors import (BEST_HEAD, GRADIENT_X_INPUT, HEAD_MEAN, ID_MATCH, LASSO_STATE, LASSO_UPDATE,
-                                           RANDOM, RECENCY, ROLLOUT, VALUE_WEIGHTED)
+from llmgeom.experiments.selectors import (BEST_HEAD, GRADIENT_X_INPUT, GRADIENT_X_INPUT_L2, HEAD_MEAN, ID_MATCH,
+                                           LASSO_STATE, LASSO_UPDATE, RANDOM, RECENCY, ROLLOUT, VALUE_WEIGHTED)
 from llmgeom.measure.attribution import attention_rollout, gradient_x_input, id_match_scores, value_weighted_attention
 from llmgeom.measure.erasure import erasure_divergence, erasure_effects, masked_runs, single_erasure_masks
 from llmgeom.measure.extract import hidden_states_for_ids
@@ -102,16 +102,18 @@ def top_predictions(loaded, texts: Texts) -> np.ndarray:
 def baseline_scores(loaded, texts: Texts, top_ids: Sequence[int]) -> dict[str, np.ndarray]:
     """The baselines that need no block choice, ``{name: [texts, 1, M]}`` (NaN-padded to the longest text).
 
-    * ``gradient × input`` for the log-probability of each text's target;
+    * ``gradient × input`` for the log-probability of each text's target, signed and as an L2 norm;
     * ``id-match``: 1 where the candidate's token is the model's top prediction;
     * ``recency``: later candidates first; ``random``: a fixed uniform draw per text.
     """
     width = max(len(i) for i in texts.ids) - 2
-    out = {name: np.full((len(texts), 1, width), np.nan) for name in (GRADIENT_X_INPUT, ID_MATCH, RECENCY, RANDOM)}
-    gradients = gradient_x_input(loaded, texts.ids, texts.targets)
+    out = {name: np.full((len(texts), 1, width), np.nan)
+           for name in (GRADIENT_X_INPUT, GRADIENT_X_INPUT_L2, ID_MATCH, RECENCY, RANDOM)}
+    gradients, lengths = gradient_x_input(loaded, texts.ids, texts.targets, l2=True)
     for t, ids in enumerate(texts.ids):
         m = len(ids) - 2
         out[GRADIENT_X_INPUT][t, 0, :m] = gradients[t][1:-1]
+        out[GRADIENT_X_INPUT_L2][t, 0, :m] = lengths[t][1:-1]
         out[ID_MATCH][t, 0, :m] = id_match_scores(ids[1:-1], top_ids[t])
         out[RECENCY][t, 0, :m] = np.arange(m, dtype=float)
         out[RANDOM][t, 0, :m] = np.random.default_rng([t, len(ids)]).random(m)
@@ -196,8 +198,8 @@ def marginal_cells(comparisons: dict, decide) -> list:
 
 # ------------------------------------------------------------------------------------------------ the experiment
 
-SELECTORS = (LASSO_STATE, LASSO_UPDATE, HEAD_MEAN, BEST_HEAD, ROLLOUT,
-             VALUE_WEIGHTED, GRADIENT_X_INPUT, ID_MATCH, RECENCY, RANDOM)
+SELECTORS = (LASSO_STATE, LASSO_UPDATE, HEAD_MEAN, BEST_HEAD, ROLLOUT, VALUE_WEIGHTED, GRADIENT_X_INPUT,
+             GRADIENT_X_INPUT_L2, ID_MATCH, RECENCY, RANDOM)
 """Every selector chapter 5 scores. ``lasso (state)`` is the paper's regression (the verdict's primary selector),
 ``lasso (update)`` this book's variant, reported beside it; the last three are baselines."""
 PRIMARY, VARIANT, REFERENCE = LASSO_STATE, LASSO_UPDATE, HEAD_MEAN

@@ -30,9 +30,12 @@ def id_match_scores(token_ids: Sequence[int], predicted_id: int) -> np.ndarray:
     return (np.asarray(token_ids, dtype=np.int64) == int(predicted_id)).astype(float)
 
 
-def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequence[int], batch_size: int = 16
-                     ) -> list[np.ndarray]:
-    """Per text, ``[n]`` gradient × input of ``log p(target | text)`` at the last position, for every text token.
+def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequence[int], batch_size: int = 16,
+                     l2: bool = False):
+    """Per text, ``[n]`` gradient × input of ``log p(target | text)`` at the last position, for every text token:
+    the signed sum over the embedding dimensions, ``Σ_k ∂log p/∂e_jk · e_jk``. With ``l2=True``, ``(signed, norms)``
+    from the same pass, ``norms`` per text ``[n]`` the L2 norm ``‖∂log p/∂e_j ⊙ e_j‖`` (the unsigned form the
+    attribution literature also reports; chapter 5 shows both).
 
     Texts of one length run together (no padding, so no mask can change a gradient); the BOS, where the model
     reads one, is in the input and not in the result. Only the input embeddings receive gradients.
@@ -45,6 +48,7 @@ def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequen
     device = loaded.device
     embed = loaded.model.get_input_embeddings()
     out: list[np.ndarray | None] = [None] * len(token_ids)
+    norms: list[np.ndarray | None] = [None] * len(token_ids)
     by_length = defaultdict(list)
     for i, ids in enumerate(token_ids):
         by_length[len(ids)].append(i)
@@ -59,10 +63,11 @@ def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequen
                 logits = loaded.model(inputs_embeds=embeddings, use_cache=False, logits_to_keep=1).logits[:, -1].float()
                 chosen = torch.log_softmax(logits, dim=-1)[torch.arange(len(rows)), torch.tensor([targets[i] for i in rows])]
                 (grad,) = torch.autograd.grad(chosen.sum(), embeddings)
-            scores = (grad * embeddings.detach()).sum(dim=-1)[:, skip:].float().cpu().numpy()
+            product = (grad * embeddings.detach())[:, skip:].float()
+            scores, lengths = product.sum(dim=-1).cpu().numpy(), product.norm(dim=-1).cpu().numpy()
             for row, i in enumerate(rows):
-                out[i] = scores[row]
-    return out
+                out[i], norms[i] = scores[row], lengths[row]
+    return (out, norms) if l2 else out
 
 
 def attention_rollout(attentions, prefix_attention=None, residual: float = 0.5) -> np.ndarray:
