@@ -126,9 +126,11 @@ def test_every_chapter_has_three_exercises_with_hidden_solutions(built_pages):
     assert not short, f"chapters with fewer than 3 exercises, or exercises without a folded solution: {short}"
 
 
-#: one verdict, as the chapters' rules word it (report, "How to read a verdict"): whole words only, so "not
-#: reproduced" is not read as "reproduced", nor "unsupported" or "Reading(word='reproduced', …)" as a verdict
-VERDICT = r"(?:(?:not|partly) )?(?:reproduced|supported)|inconclusive|model-dependent"
+#: one verdict, as the chapters' rules word it (report, "How to read a verdict"; the protocol): whole words only, so
+#: "not reproduced" is not read as "reproduced", nor "unsupported" or "Reading(word='reproduced', …)" as a verdict;
+#: a theorem's check (C3) reads "verified (identity)" or "not verified"
+VERDICT = (r"(?:(?:not|partly) )?(?:reproduced|supported)|inconclusive|model-dependent"
+           r"|verified \(identity\)|not verified")
 #: a verdict cell: one verdict, maybe "(marginal)" and a reason after a dash or colon; or C5's two readings
 VERDICT_CELL = re.compile(rf"(?P<word>{VERDICT})(?: \(marginal\))?(?:(?: —|:) [^;]+)?"
                           rf"|literal reading (?:{VERDICT}); concentration reading (?:{VERDICT})")
