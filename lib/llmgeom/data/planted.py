@@ -21,12 +21,16 @@ model needs the format; measured, Gemma-3-270M answers 2 of 40 zero-shot capital
 * ``opposite`` — "The word hot is the opposite of cold. … The word early is the opposite of" → " late" (40 pairs);
 * ``past`` — "Today they see, yesterday they saw. … Today they go, yesterday they" → " went" (40 irregular verbs).
 
-In each, three or four tokens separate the answer-bearing word from the query, so that recency alone does not find
-it.
+Each task has template variants (:data:`TEMPLATES`) that put the answer-bearing word at different distances from
+the query, and zero to :data:`MAX_FILLERS` unrelated clauses stand between the demonstrations and the query, so
+neither recency nor a fixed position finds it. Every other prompt is *fresh*: its demonstrations use templates
+without the query's last word, so that word (a Lasso on the query's state would match its copies) occurs only at
+the end; the rest use the query's own template throughout.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,10 +81,24 @@ PAST = {
     "ride": "rode",
 }
 FILLERS = (
-    "We talked for a while about the weather.", "The train was late again this morning.",
-    "She opened the window and looked outside.", "It had been raining since the early hours.",
+    "We talked about the weather for a while.", "The kettle started to whistle in the kitchen.",
+    "She opened the window and looked outside.", "It had been raining since the morning.",
     "He finished his coffee and picked up the paper.", "The children were playing in the yard.",
+    "A dog barked somewhere down the street.", "Nobody said anything for a minute.",
 )
+"""Clauses that may stand between the demonstrations and the query (none holds a task's answer or key)."""
+TEMPLATES = {
+    "capital-2shot": ("{}'s capital city is {}", "The capital of {} is named {}", "{} has as its capital the city of {}",
+                      "Capital of {}: {}"),
+    "opposite": ("The word {} is the opposite of {}", "The antonym of {} is simply {}",
+                 "If it is not {}, then it must be {}", "Not {} but {}"),
+    "past": ("Today they {}, yesterday they {}", "They often {}, and yesterday she {}",
+             "Each week they {}; last Monday we {}", "The past tense of {} is {}", "Present {}, past {}"),
+}
+"""Each non-identity task's template variants, ``template.format(key, answer)``. Their last words differ and the key
+sits at a different distance from the end in each, so neither the query's last token nor a fixed distance finds
+the answer-bearing word."""
+MAX_FILLERS = 2
 
 
 @dataclass(frozen=True)
@@ -131,26 +149,47 @@ def _ioi(rng) -> PlantedPrompt:
     return PlantedPrompt("ioi", text, " " + first, (_span(text, first),))
 
 
-def _two_shot(rng, table: dict[str, str], template: str, task: str) -> PlantedPrompt:
-    """Two demonstrations, then the query; the demonstrations are other entries, so never the queried answer."""
-    keys = list(table)
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+|[^\w\s]", text.lower()))
+
+
+def _query_word(template: str) -> str:
+    """The last word of a template's query, the word right before the answer (``is``, ``:``, ``they``…)."""
+    return re.findall(r"\w+|[^\w\s]", template.rsplit("{}", 1)[0])[-1].lower()
+
+
+def _two_shot(rng, table: dict[str, str], task: str, fresh: bool) -> PlantedPrompt:
+    """Two demonstrations, 0–:data:`MAX_FILLERS` filler clauses, then the query.
+
+    The demonstrations are other entries, so never the queried answer. The query's template is drawn from
+    :data:`TEMPLATES`; with ``fresh`` the demonstrations use templates without the query's last word (so that word
+    occurs only at the end), otherwise the query's own template."""
+    keys, templates = list(table), TEMPLATES[task]
     query, *demos = (keys[i] for i in rng.choice(len(keys), 3, replace=False))
-    shots = " ".join(template.format(k, table[k]) + "." for k in demos)
-    asked = template.format(query, "").rstrip()
-    text = f"{shots} {asked}"
-    return PlantedPrompt(task, text, " " + table[query], (_span(text, query, len(shots)),))
+    # a fresh query's last word occurs once in its own template too ("Today they go, yesterday they" repeats it)
+    unique = [t for t in templates if _query_word(t) not in _words(t.rsplit("{}", 1)[0].rsplit(_query_word(t), 1)[0])]
+    asked = str(rng.choice(unique if fresh else templates))
+    last = _query_word(asked)
+    allowed = [t for t in templates if last not in _words(t.replace("{}", " "))] if fresh else [asked]
+    shots = " ".join(str(rng.choice(allowed)).format(k, table[k]) + "." for k in demos)
+    banned = {last, query.lower(), table[query].lower()}
+    fillers = [f for f in FILLERS if not banned & _words(f)]
+    chosen = [fillers[i] for i in rng.choice(len(fillers), int(rng.integers(0, MAX_FILLERS + 1)), replace=False)]
+    prefix = " ".join([shots, *chosen])
+    text = f"{prefix} {asked.format(query, '').rstrip()}"
+    return PlantedPrompt(task, text, " " + table[query], (_span(text, query, len(prefix)),))
 
 
-def _capital_two_shot(rng) -> PlantedPrompt:
-    return _two_shot(rng, CAPITALS | MORE_CAPITALS, "{}'s capital city is {}", "capital-2shot")
+def _capital_two_shot(rng, fresh: bool) -> PlantedPrompt:
+    return _two_shot(rng, CAPITALS | MORE_CAPITALS, "capital-2shot", fresh)
 
 
-def _opposite(rng) -> PlantedPrompt:
-    return _two_shot(rng, OPPOSITES, "The word {} is the opposite of {}", "opposite")
+def _opposite(rng, fresh: bool) -> PlantedPrompt:
+    return _two_shot(rng, OPPOSITES, "opposite", fresh)
 
 
-def _past(rng) -> PlantedPrompt:
-    return _two_shot(rng, PAST, "Today they {}, yesterday they {}", "past")
+def _past(rng, fresh: bool) -> PlantedPrompt:
+    return _two_shot(rng, PAST, "past", fresh)
 
 
 _MAKERS = {"copy": _copy, "recall": _recall, "capital": _capital, "ioi": _ioi,
@@ -162,6 +201,8 @@ def generate_planted(task: str, n: int, seed: int = 0) -> list[PlantedPrompt]:
     if task not in _MAKERS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(ALL_TASKS)}")
     rng = np.random.default_rng([seed, ALL_TASKS.index(task)])
+    if task in NON_IDENTITY_TASKS:  # every other prompt keeps the query's last word out of its context
+        return [_MAKERS[task](rng, fresh=i % 2 == 0) for i in range(n)]
     return [_MAKERS[task](rng) for _ in range(n)]
 
 
@@ -175,6 +216,17 @@ class EncodedPrompt:
     answer_id: int
     answer_bearing: np.ndarray  # bool [n]
     answer_ids: tuple[int, ...] = ()
+
+    @property
+    def query_repeated(self) -> bool:
+        """Whether the query's last token also occurs earlier in the prompt (a Lasso on the query's state can match
+        that copy instead of reading the answer-bearing word)."""
+        return self.ids[-1] in self.ids[:-1]
+
+    @property
+    def distance(self) -> int:
+        """Tokens from the last answer-bearing token to the query's last token (1: right before it)."""
+        return len(self.ids) - 1 - int(np.flatnonzero(self.answer_bearing).max())
 
     @property
     def answer_in_context(self) -> bool:
