@@ -80,13 +80,10 @@ PAST = {
     "grow": "grew", "throw": "threw", "draw": "drew", "break": "broke", "choose": "chose", "drive": "drove",
     "ride": "rode",
 }
-FILLERS = (
-    "We talked about the weather for a while.", "The kettle started to whistle in the kitchen.",
-    "She opened the window and looked outside.", "It had been raining since the morning.",
-    "He finished his coffee and picked up the paper.", "The children were playing in the yard.",
-    "A dog barked somewhere down the street.", "Nobody said anything for a minute.",
-)
-"""Clauses that may stand between the demonstrations and the query (none holds a task's answer or key)."""
+FILLERS = ("We waited.", "The rain stopped.", "A dog barked.", "Time passed.", "She smiled.", "The door opened.",
+           "The bell rang.", "Someone laughed.")
+"""Short clauses that may stand between the demonstrations and the query (none holds a task's answer or key; short,
+because chapter 5 erases every token of every prompt)."""
 TEMPLATES = {
     "capital-2shot": ("{}'s capital city is {}", "The capital of {} is named {}", "{} has as its capital the city of {}",
                       "Capital of {}: {}"),
