@@ -88,6 +88,24 @@ def _gather_cache(loaded: LoadedModel, cache, rows: torch.Tensor, length: int):
     return DynamicCache(data, config=loaded.model.config)
 
 
+RECOMPUTED_SPAN = 8
+"""Positions that the rows of one :func:`variant_logits` batch may differ in their first change: a batch runs from its
+earliest change, so a row may recompute up to this many unchanged positions, and a text of its own length (planted
+prompts vary in length) still runs its single-token erasures a few rows per call rather than one."""
+
+
+def _start_batches(pending: Sequence[tuple[int, int]], batch_size: int) -> list[tuple[int, list[int]]]:
+    """``[(start, row)]`` → ``[(first start, rows)]``: consecutive rows by start, at most ``batch_size`` per batch and
+    starts within :data:`RECOMPUTED_SPAN` of the batch's first."""
+    batches: list[tuple[int, list[int]]] = []
+    for start, i in sorted(pending):
+        if batches and len(batches[-1][1]) < batch_size and start - batches[-1][0] < RECOMPUTED_SPAN:
+            batches[-1][1].append(i)
+        else:
+            batches.append((start, [i]))
+    return batches
+
+
 @torch.no_grad()
 def variant_logits(
     loaded: LoadedModel,
@@ -109,8 +127,9 @@ def variant_logits(
     order of ``rows``.
 
     With ``shared`` (and where :func:`shares_prefixes` allows), each text runs once unaltered, keeping its keys and
-    values; a variant then runs only from its :func:`first_change` on, over that prefix (a causal model's states
-    before the first changed position are the reference's, up to the rounding of another batch shape). Variants
+    values; a variant then runs only from its :func:`first_change` on (or a few positions earlier, with variants of
+    nearby first changes in one batch: :data:`RECOMPUTED_SPAN`), over that prefix (a causal model's states before the
+    first changed position are the reference's, up to the rounding of another batch shape). Variants
     with no change take the reference run's logits. Otherwise every variant runs whole.
     """
     skip = len(loaded.prefix_ids)
@@ -161,26 +180,20 @@ def variant_logits(
             for i, value in zip(unchanged, reduce(picked, unchanged)):
                 results[i] = value
             bar.update(len(unchanged))
-        by_start = defaultdict(list)
-        for i in mine:
-            if starts[i] < len(references[rows[i][0]]):
-                by_start[starts[i]].append(i)
-        for start, group in sorted(by_start.items()):
-            if len(references[rows[group[0]][0]]) - start < last_logits:
-                for s in range(0, len(group), batch_size):
-                    run_whole(group[s : s + batch_size])
+        for start, batch in _start_batches([(starts[i], i) for i in mine if starts[i] < len(references[rows[i][0]])],
+                                           batch_size):
+            if len(references[rows[batch[0]][0]]) - start < last_logits:
+                run_whole(batch)
                 continue
-            for s in range(0, len(group), batch_size):
-                batch = group[s : s + batch_size]
-                fed = [model_input(loaded.prefix_ids, rows[i][1], rows[i][2]) for i in batch]
-                full_ids = torch.tensor(np.stack([f[0] for f in fed]))
-                mask = torch.from_numpy(np.stack([f[1] for f in fed])).long()
-                past = _gather_cache(loaded, cache, torch.tensor([place[rows[i][0]] for i in batch]), skip + start)
-                out = loaded.model(input_ids=full_ids[:, skip + start :].to(loaded.device),
-                                   attention_mask=mask.to(loaded.device), cache=past, use_cache=True,
-                                   logits_to_keep=last_logits)
-                for i, value in zip(batch, reduce(out.logits[:, -last_logits:].float(), batch)):
-                    results[i] = value
-                bar.update(len(batch))
+            fed = [model_input(loaded.prefix_ids, rows[i][1], rows[i][2]) for i in batch]
+            full_ids = torch.tensor(np.stack([f[0] for f in fed]))
+            mask = torch.from_numpy(np.stack([f[1] for f in fed])).long()
+            past = _gather_cache(loaded, cache, torch.tensor([place[rows[i][0]] for i in batch]), skip + start)
+            out = loaded.model(input_ids=full_ids[:, skip + start :].to(loaded.device),
+                               attention_mask=mask.to(loaded.device), cache=past, use_cache=True,
+                               logits_to_keep=last_logits)
+            for i, value in zip(batch, reduce(out.logits[:, -last_logits:].float(), batch)):
+                results[i] = value
+            bar.update(len(batch))
     bar.close()
     return results
