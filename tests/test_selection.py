@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from llmgeom.core.lasso import lasso_design, lasso_entry_scores, lasso_select
-from llmgeom.core.metrics import auroc, cross_validated_best, hit_at_k, precision_at_k, spearman
+from llmgeom.core.metrics import auroc, cross_validated_best, hit_at_k, position_prior, precision_at_k, spearman
 from llmgeom.data.planted import TASKS, encode_planted, generate_planted
 from llmgeom.experiments.selection import attention_scores, content_word_mask, sink_share
 
@@ -219,3 +219,26 @@ def test_lars_and_coordinate_descent_paths_agree_on_the_entry_order(seed):
     assert list(lars) == list(cd)
     with pytest.raises(ValueError, match="'lars' or 'cd'"):
         lasso_entry_scores(context, target, method="nope")
+
+
+def test_the_position_prior_is_estimated_on_the_other_fold_only():
+    rng = np.random.default_rng(0)
+    truths = [rng.random(int(m)) < 0.3 for m in rng.integers(4, 9, 20)]
+    prior = position_prior(truths)
+    changed = [t.copy() for t in truths]
+    for t in range(0, 20, 2):  # a fold's own truths never reach its own scores
+        changed[t] = ~changed[t]
+    again = position_prior(changed)
+    np.testing.assert_array_equal(prior[0::2], again[0::2])
+    assert not np.array_equal(np.nan_to_num(prior[1::2]), np.nan_to_num(again[1::2]))
+
+
+def test_the_position_prior_finds_a_fixed_distance_and_knows_nothing_else():
+    # the answer always two tokens before the query: the prior ranks it first on every text of the other fold
+    truths = [np.arange(m) == m - 2 for m in (5, 6, 7, 8, 5, 6)]
+    prior = position_prior(truths)
+    for t, truth in enumerate(truths):
+        assert auroc(prior[t, 0, : len(truth)], truth) == 1.0
+    # a distance the other fold never shows gets that fold's overall rate
+    lonely = position_prior([np.array([True, False, False]), np.array([False, True])])
+    np.testing.assert_allclose(lonely[0, 0], [0.5, 0.0, 1.0])  # distance 3 is unseen in the other fold: its mean

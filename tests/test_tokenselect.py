@@ -7,8 +7,9 @@ import pytest
 
 from llmgeom.core.metrics import hit_at_k
 from llmgeom.data.planted import NON_IDENTITY_TASKS
-from llmgeom.experiments.tokenselect import (Comparison, baseline_scores, holm_family, marginal_cells, metric_table,
-                                             paired_comparison, passage_texts, planted_texts, top_predictions)
+from llmgeom.experiments.tokenselect import (FAMILY, SELECTS_CELLS, Comparison, baseline_scores, holm_family,
+                                             metric_table, paired_comparison, passage_texts, planted_texts,
+                                             top_predictions, verdict_from_tests)
 from llmgeom.models.loading import load
 
 
@@ -66,25 +67,62 @@ def test_holm_family_adjusts_only_the_tested_cells():
     assert adjusted["c"] is None and adjusted["a"].significant
 
 
-def test_marginal_cells_are_those_that_decide_the_verdict_alone():
-    def decide(signs):  # "better somewhere"
-        return "better" if any(s > 0 for s in signs.values()) else "not better"
+def _test(difference, p_value):
+    return Comparison(difference, difference - 0.1, difference + 0.1, p_value, 40)
 
-    # one cell barely above zero decides "better"; a cell far below zero does not matter
-    cells = {"close": Comparison(0.05, 0.01, 0.09, 0.01, 40), "far": Comparison(-1.0, -1.1, -0.9, 0.0, 40)}
-    assert marginal_cells(cells, decide) == ["close"]
-    # a clear winner: moving it by its width keeps it above zero, so nothing is marginal
-    cells = {"clear": Comparison(0.5, 0.45, 0.55, 0.0, 40), "far": Comparison(-1.0, -1.1, -0.9, 0.0, 40)}
-    assert marginal_cells(cells, decide) == []
+
+def _tests(model, selects=(0.001, 0.001), better=(0.5,) * 5, sign=1.0):
+    """One decoder's tests: the two S cells' and the five B cells' p-values (differences positive unless ``sign``)."""
+    out = {(model, "S", t): None if p is None else _test(sign * 0.1, p) for t, p in zip(SELECTS_CELLS, selects)}
+    return out | {(model, "B", t): _test(0.1, p) for t, p in zip(FAMILY, better)}
+
+
+@pytest.mark.parametrize("selects, better, word", [
+    ((1e-4, 1e-4), (1e-4, 0.5, 0.5, 0.5, 0.5), "reproduced"),
+    ((1e-4, 0.5), (1e-4, 0.5, 0.5, 0.5, 0.5), "partly reproduced"),      # S needs both planted cells
+    ((1e-4, None), (1e-4, 0.5, 0.5, 0.5, 0.5), "partly reproduced"),     # an untested S cell is not a pass
+    ((1e-4, 1e-4), (0.5,) * 5, "partly reproduced"),                     # S without B
+    ((0.5, 0.5), (0.5,) * 5, "not reproduced"),
+])
+def test_the_c4_rule_on_every_outcome(selects, better, word):
+    verdict = verdict_from_tests(_tests("a", selects, better) | _tests("b", selects, better))
+    assert verdict.per_model == {"a": word, "b": word} and verdict.word == word
+
+
+def test_a_significantly_worse_lasso_does_not_select():
+    verdict = verdict_from_tests(_tests("a", (1e-4, 1e-4), (1e-4,) + (0.5,) * 4, sign=-1.0))
+    assert verdict.selects == {"a": False} and verdict.better == {"a": True}
+    assert verdict.negative(("a", "S", SELECTS_CELLS[0])) and verdict.per_model["a"] == "partly reproduced"
+
+
+def test_a_cell_significant_before_holm_and_not_after_does_not_count():
+    # p = 0.02 alone is significant; among 14 tests Holm multiplies it past the level
+    alone = verdict_from_tests({("a", "B", FAMILY[0]): _test(0.1, 0.02)})
+    assert alone.better == {"a": True}
+    family = _tests("a", (1e-4, 1e-4), (0.02, 0.5, 0.5, 0.5, 0.5)) | _tests("b", (1e-4, 1e-4), (0.02,) + (0.5,) * 4)
+    verdict = verdict_from_tests(family)
+    assert verdict.tests["a", "B", FAMILY[0]].p_value < 0.05 < verdict.tests["a", "B", FAMILY[0]].adjusted_p
+    assert verdict.better == {"a": False, "b": False} and verdict.per_model["a"] == "partly reproduced"
+
+
+def test_the_decoders_disagreeing_is_model_dependent_and_each_has_its_own_marginal_tests():
+    verdict = verdict_from_tests(_tests("a", (1e-4, 1e-4), (1e-4, 1e-4, 0.5, 0.5, 0.5))
+                                 | _tests("b", (0.5, 0.5), (0.5,) * 5))
+    assert verdict.per_model == {"a": "reproduced", "b": "not reproduced"} and verdict.word == "model-dependent"
+    # a's word hangs on each S test (two B wins: losing one keeps B); b's on any B test turning positive (one S
+    # test alone cannot make S, which needs both)
+    assert verdict.marginal["a"] == [("a", "S", t) for t in SELECTS_CELLS]
+    assert verdict.marginal["b"] == [("b", "B", t) for t in FAMILY]
+    assert verdict.is_marginal
 
 
 def test_the_whole_experiment_runs_on_a_tiny_model_and_decides_a_verdict(tiny):
-    from llmgeom.experiments.tokenselect import FAMILY, GROUND_TRUTHS, SELECTORS, decide_verdict, run_experiment, selector_tables
+    from llmgeom.experiments.tokenselect import GROUND_TRUTHS, REPORTED, decide_verdict, run_experiment, selector_tables
 
     passages = passage_texts(tiny, "shakespeare", 12, 10)
     planted = planted_texts(tiny, ["copy", "opposite"], 6)
     result = run_experiment(tiny, passages, planted, blocks=[1, 2], n_boot=200, n_resamples=200)
-    assert set(result.cells) == {(t, s) for t in GROUND_TRUTHS for s in SELECTORS}
+    assert set(result.cells) == {(t, s) for t in GROUND_TRUTHS for s in REPORTED}
     assert result.cells["erasure (passages)", "lasso (state)"].n == 12
     # a random model answers no planted prompt: those cells are untestable, not zero
     assert result.cells["planted (answer-bearing)", "lasso (state)"] is None
@@ -93,4 +131,6 @@ def test_the_whole_experiment_runs_on_a_tiny_model_and_decides_a_verdict(tiny):
     assert tables["attention rollout"].shape == tables["lasso (state)"].shape == (12, 2, 8)
     verdict = decide_verdict({"a": result, "b": result})
     assert verdict.word in {"reproduced", "partly reproduced", "not reproduced"}  # the same model cannot disagree
-    assert set(verdict.tested) <= {(m, t) for m in "ab" for t in FAMILY}
+    assert set(verdict.tested) <= {(m, kind, t) for m in "ab" for kind in "SB" for t in FAMILY}
+    assert verdict.per_model["a"] == verdict.per_model["b"]
+    assert result.distances["opposite"] and result.n_subsets == {"fresh": 0, "repeated": 0}

@@ -89,3 +89,30 @@ def cross_validated_best(table) -> np.ndarray:
             means = np.nanmean(np.where(np.isfinite(other), other, np.nan), axis=0)
         out[fold == f] = table[fold == f, int(np.nanargmax(means))]
     return out
+
+
+def position_prior(truths, folds=None) -> np.ndarray:
+    """The position prior: each candidate scored by the mean ground truth at its distance from the query, estimated
+    on the *other* fold of texts (chapter 5's trivial baseline that knows where answers tend to sit, not what they are).
+
+    ``truths`` holds one array per text over its candidates (bool: the answer-bearing rate; float: the mean effect);
+    candidate ``j`` of a text with ``m`` candidates is ``m − j`` tokens before the query. ``folds`` (default: the
+    parity of the text's index, as :func:`cross_validated_best`) says which texts estimate whose prior; a distance the
+    other fold never shows gets that fold's overall mean. Returns ``[texts, 1, M]``, NaN-padded to the longest text.
+    """
+    truths = [np.asarray(t, dtype=float) for t in truths]
+    folds = np.arange(len(truths)) % 2 if folds is None else np.asarray(folds)
+    width = max((len(t) for t in truths), default=0)
+    out = np.full((len(truths), 1, width), np.nan)
+    for fold in np.unique(folds):
+        sums, counts = np.zeros(width + 1), np.zeros(width + 1)
+        for t in np.flatnonzero(folds != fold):
+            distance = len(truths[t]) - np.arange(len(truths[t]))
+            np.add.at(sums, distance, truths[t])
+            np.add.at(counts, distance, 1)
+        overall = sums.sum() / counts.sum() if counts.sum() else 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(counts > 0, sums / counts, overall)
+        for t in np.flatnonzero(folds == fold):
+            out[t, 0, : len(truths[t])] = rate[len(truths[t]) - np.arange(len(truths[t]))]
+    return out

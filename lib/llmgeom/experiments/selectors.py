@@ -29,6 +29,11 @@ RECENCY = "recency"
 """The latest tokens first: the strongest trivial baseline of a causal language model."""
 RANDOM = "random"
 """A fixed uniform draw per text: the chance level."""
+POSITION_PRIOR = "position prior"
+"""Each candidate scored by the ground truth's mean at its distance from the query, estimated on the other fold of
+texts (:func:`llmgeom.core.metrics.position_prior`)."""
+STRONGEST_BASELINE = "strongest trivial baseline"
+"""The best of recency, the position prior and random for one ground truth, chosen on the other fold of texts."""
 
 _HEAD = "attention (head {})"
 

@@ -8,11 +8,12 @@ return; chapter 6 can build on the same set-up functions. The pieces:
 * :func:`baseline_scores` — the attribution baselines of :mod:`llmgeom.measure.attribution` on those texts, laid out
   like :class:`llmgeom.experiments.selection.ContextScores` (``[texts, options, M]``, candidate ``j`` is text token
   ``j + 1``);
-* :func:`paired_comparison`, :func:`holm_family` and :func:`marginal_cells` — a selector against another on the
-  same texts, each at the option chosen on the other half of the texts, with a bootstrap interval, a sign-flip
-  p-value, Holm's adjustment over a family of such comparisons, and the cells that decide a verdict alone;
-* :func:`selector_tables`, :func:`run_experiment`, :func:`decide_verdict` — every selector against every ground
-  truth of one model, and the verdict over the (decoder × ground truth) family;
+* :func:`paired_comparison` and :func:`holm_family` — a selector against another on the same texts, each at the
+  option chosen on the other half of the texts, with a bootstrap interval, a sign-flip p-value, and Holm's
+  adjustment over a family of such comparisons;
+* :func:`selector_tables`, :func:`run_experiment` — every selector against every ground truth of one model, and
+  against the strongest trivial baseline and attention;
+* :func:`decide_verdict` and :func:`verdict_from_tests` — the protocol's rule for C4 over both decoders;
 * :func:`answered_pool`, :func:`chosen_options` — the prompts a model answers, and each selector's block (and
   head) chosen on them, for chapter 6;
 * the chapter's tables are written by :mod:`llmgeom.publish.tables`.
@@ -28,14 +29,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from llmgeom.core.fit import bootstrap_mean_ci
-from llmgeom.core.metrics import auroc, cross_validated_best, hit_at_k, precision_at_k, spearman
+from llmgeom.core.metrics import auroc, cross_validated_best, hit_at_k, position_prior, precision_at_k, spearman
 from llmgeom.core.stats import common_word, holm, sign_flip_p_value
 from llmgeom.data.corpora import sample_passages
 from llmgeom.data.feeding import text_encoding
 from llmgeom.data.planted import ALL_TASKS, NON_IDENTITY_TASKS, encode_planted, generate_planted
 from llmgeom.experiments.selection import content_word_mask, score_context_tokens
 from llmgeom.experiments.selectors import (BEST_HEAD, GRADIENT_X_INPUT, GRADIENT_X_INPUT_L2, HEAD_MEAN, ID_MATCH,
-                                           LASSO_STATE, LASSO_UPDATE, RANDOM, RECENCY, ROLLOUT, VALUE_WEIGHTED)
+                                           LASSO_STATE, LASSO_UPDATE, POSITION_PRIOR, RANDOM, RECENCY, ROLLOUT,
+                                           STRONGEST_BASELINE, VALUE_WEIGHTED)
 from llmgeom.measure.attribution import attention_rollout, gradient_x_input, id_match_scores, value_weighted_attention
 from llmgeom.measure.erasure import erasure_divergence, erasure_effects, masked_runs, single_erasure_masks
 from llmgeom.measure.extract import hidden_states_for_ids
@@ -49,7 +51,8 @@ class Texts:
     ``ids[i]`` are text ids (the model reads its BOS first where it has one); ``targets[i]`` the token to predict
     after them (the true next token of a passage, the first token of a planted answer); ``kind[i]`` is
     ``"passage"`` or the planted task; ``bearing[i]`` (planted) and ``content[i]`` (passages) are bool arrays over
-    the candidates, text tokens ``1 .. n − 2``, or ``None`` where they do not apply.
+    the candidates, text tokens ``1 .. n − 2``, or ``None`` where they do not apply; ``repeated[i]`` (planted) says
+    whether the query's last token also occurs earlier in the prompt.
     """
 
     ids: list[list[int]]
@@ -57,6 +60,7 @@ class Texts:
     kind: list[str]
     bearing: list[np.ndarray | None] = field(default_factory=list)
     content: list[np.ndarray | None] = field(default_factory=list)
+    repeated: list[bool | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -72,6 +76,7 @@ def passage_texts(loaded, corpus: str, n_texts: int, n_input: int, seed: int = 0
         kind=["passage"] * len(passages),
         bearing=[None] * len(passages),
         content=[content_word_mask(p.text, offsets[:-1])[1:-1] for p, (_, offsets) in zip(passages, encoded)],
+        repeated=[None] * len(passages),
     )
 
 
@@ -84,6 +89,7 @@ def planted_texts(loaded, tasks: Sequence[str], n_per_task: int, seed: int = 0) 
         kind=[p.prompt.task for p in prompts],
         bearing=[p.answer_bearing[1:-1] for p in prompts],
         content=[None] * len(prompts),
+        repeated=[p.query_repeated for p in prompts],
     )
 
 
@@ -167,32 +173,6 @@ def holm_family(comparisons: dict) -> dict:
     out = dict(comparisons)
     for k, p in zip(cells, adjusted):
         out[k] = replace(comparisons[k], adjusted_p=float(p))
-    return out
-
-
-def marginal_cells(comparisons: dict, decide) -> list:
-    """The cells that decide a verdict on their own: moving that one cell's interval by its own width, up or
-    down, changes ``decide``'s answer.
-
-    ``decide`` maps ``{cell: +1 (interval above 0), −1 (below), 0 (straddles)}`` to a verdict; untested cells
-    (``None``) are left out. A verdict with any such cell is *marginal*: a boundary cell, not the data as a whole,
-    decides it.
-    """
-    def sign(low, high):
-        return 1 if low > 0 else (-1 if high < 0 else 0)
-
-    tested = {k: c for k, c in comparisons.items() if c is not None}
-    signs = {k: sign(c.low, c.high) for k, c in tested.items()}
-    verdict = decide(signs)
-    out = []
-    for k, c in tested.items():
-        width = c.high - c.low
-        for shift in (width, -width):
-            moved = dict(signs)
-            moved[k] = sign(c.low + shift, c.high + shift)
-            if decide(moved) != verdict:
-                out.append(k)
-                break
     return out
 
 
@@ -302,21 +282,42 @@ CHANCE = {"erasure (passages)": 0.0, "content words": 0.5, "planted (answer-bear
           "planted erasure (greedy token)": 0.0}
 
 
+TRIVIAL = (RECENCY, POSITION_PRIOR, RANDOM)
+"""The trivial baselines; the strongest of them for a ground truth is chosen on the other fold of texts."""
+REPORTED = SELECTORS + (POSITION_PRIOR, STRONGEST_BASELINE)
+"""Every column of chapter 5's tables: the selectors, the position prior and the strongest trivial baseline."""
+SELECTS_CELLS = ("planted (answer-bearing)", "planted erasure (KL)")
+"""The cells of the rule's S: state-Lasso against the strongest trivial baseline."""
+SHOWN_AGAINST = (VALUE_WEIGHTED, BEST_HEAD)
+"""Attention variants that state-Lasso is compared with and shown against, never deciding."""
+SUBSETS = ("fresh", "repeated")
+"""Planted prompts whose query's last token occurs only at the end, and those where it also occurs earlier."""
+
+
 @dataclass
 class ModelResult:
-    """Chapter 5 on one model. ``cells[truth, selector]``, ``per_task[task, selector]`` (top-1 hit on the prompts
-    of one task the model answers) and ``per_task_precision[task, selector]`` (precision@3 on them) are
-    :class:`Cell` or ``None``; ``comparisons[truth, "state"|"update"]`` is Lasso
-    (state or update) minus head-mean attention; ``erasure`` summarises the natural-text erasure effects."""
+    """Chapter 5 on one model.
+
+    ``cells[truth, selector]`` for every selector of :data:`REPORTED`; ``comparisons[truth, a, b]`` is ``a`` minus
+    ``b`` (:class:`Comparison` or ``None``): every selector minus the strongest trivial baseline, Lasso (state and
+    update) minus head-mean attention, and state-Lasso minus :data:`SHOWN_AGAINST`; ``subsets[subset, selector]`` the
+    answer-bearing AUROC on the answered prompts of each of :data:`SUBSETS` (``n_subsets[subset]`` of them);
+    ``per_task[task, selector]`` (top-1 hit on the prompts of one task the model answers) and
+    ``per_task_precision[task, selector]`` (precision@3); ``distances[task]`` the distances (tokens) between the
+    answer-bearing word and the query over all the task's prompts; ``erasure`` summarises the natural-text
+    erasure effects. Cells are :class:`Cell` or ``None``."""
 
     name: str
     n_layers: int
     blocks: list[int]
     cells: dict
     comparisons: dict
+    subsets: dict
+    n_subsets: dict
     per_task: dict
     per_task_precision: dict
     n_answered: dict
+    distances: dict
     n_passages: int
     erasure: dict
     sink_mass: np.ndarray
@@ -340,49 +341,70 @@ def ground_truths(loaded, passages: Texts, planted: Texts):
     return erasure_effects(loaded, passages.ids, passages.targets), pool, divergence
 
 
+def _distance(bearing: np.ndarray) -> int:
+    """Tokens from a text's last answer-bearing candidate to its query (candidate ``j`` of ``m`` is ``m − j`` away)."""
+    return int(len(bearing) - np.flatnonzero(bearing).max())
+
+
 def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int], n_boot: int = 1000,
                    n_resamples: int = 2000, seed: int = 0) -> ModelResult:
     """Every selector against every ground truth on one model, and the paired comparisons of the verdict.
 
     Each metric is read per text at the block (and head) chosen on the other half of the texts; intervals are 95%
-    bootstrap intervals over texts; p-values are two-sided sign-flip tests with ``n_resamples`` resamples.
+    bootstrap intervals over texts; p-values are two-sided sign-flip tests with ``n_resamples`` resamples. The
+    position prior of a planted ground truth is the answer-bearing rate by distance; of a passage ground truth,
+    that truth's own mean by distance.
     """
     top_p, top_q, tables_p, tables_q = selector_scores(loaded, passages, planted, blocks)
     answered = top_q == np.array(planted.targets)
     effects, pool, divergence = ground_truths(loaded, passages, planted)
+    bearing = [planted.bearing[i] for i in pool]
     top1 = lambda s, b: hit_at_k(s, b, 1)  # noqa: E731
     precision3 = lambda s, b: precision_at_k(s, b, 3)  # noqa: E731
     truths = {
         "erasure (passages)": (tables_p, np.arange(len(passages)), effects, spearman),
         "content words": (tables_p, np.arange(len(passages)), passages.content, auroc),
-        "planted (answer-bearing)": (tables_q, pool, [planted.bearing[i] for i in pool], auroc),
+        "planted (answer-bearing)": (tables_q, pool, bearing, auroc),
         "planted erasure (KL)": (tables_q, pool, divergence.kl, spearman),
         "planted erasure (greedy token)": (tables_q, pool, divergence.greedy_drop, spearman),
-        "planted top-1 hit": (tables_q, pool, [planted.bearing[i] for i in pool], top1),
-        "planted precision@3": (tables_q, pool, [planted.bearing[i] for i in pool], precision3),
+        "planted top-1 hit": (tables_q, pool, bearing, top1),
+        "planted precision@3": (tables_q, pool, bearing, precision3),
     }
-    cells, comparisons, metric_tables = {}, {}, {}
+    cells, comparisons, subsets = {}, {}, {}
+    repeated = np.array([bool(planted.repeated[i]) for i in pool], dtype=bool)
+    masks = {"fresh": ~repeated, "repeated": repeated}
     for truth, (tables, rows, values, metric) in truths.items():
-        for selector in SELECTORS:
-            metric_tables[truth, selector] = metric_table(tables[selector][rows], values, metric)
-            cells[truth, selector] = evaluate(metric_tables[truth, selector], n_boot, seed)
-        for short, selector in (("state", PRIMARY), ("update", VARIANT)):
-            comparisons[truth, short] = paired_comparison(metric_tables[truth, selector],
-                                                          metric_tables[truth, REFERENCE], n_resamples, seed)
-    per_task, per_task_precision, n_answered = {}, {}, {}
+        table = {s: metric_table(tables[s][rows], values, metric) for s in SELECTORS}
+        table[POSITION_PRIOR] = metric_table(position_prior(bearing if truth.startswith("planted") else values),
+                                             values, metric)
+        table[STRONGEST_BASELINE] = np.column_stack([table[b] for b in TRIVIAL])  # one option per baseline
+        for selector, values_table in table.items():
+            cells[truth, selector] = evaluate(values_table, n_boot, seed)
+        pairs = [(s, STRONGEST_BASELINE) for s in SELECTORS if s not in TRIVIAL]
+        pairs += [(PRIMARY, REFERENCE), (VARIANT, REFERENCE)] + [(PRIMARY, s) for s in SHOWN_AGAINST]
+        for a, b in pairs:
+            comparisons[truth, a, b] = paired_comparison(table[a], table[b], n_resamples, seed)
+        if truth == "planted (answer-bearing)":
+            for subset, mask in masks.items():
+                for selector in (PRIMARY, VARIANT, REFERENCE, RECENCY, POSITION_PRIOR, STRONGEST_BASELINE):
+                    subsets[subset, selector] = evaluate(table[selector][mask], n_boot, seed)
+    per_task, per_task_precision, n_answered, distances = {}, {}, {}, {}
     for task in [t for t in ALL_TASKS if t in planted.kind]:
-        rows = np.flatnonzero(answered & (np.array(planted.kind) == task))
+        of_task = np.array(planted.kind) == task
+        distances[task] = sorted({_distance(planted.bearing[i]) for i in np.flatnonzero(of_task)})
+        rows = np.flatnonzero(answered & of_task)
         n_answered[task] = len(rows)
-        bearing = [planted.bearing[i] for i in rows]
+        task_bearing = [planted.bearing[i] for i in rows]
         for selector in SELECTORS:
-            per_task[task, selector] = evaluate(metric_table(tables_q[selector][rows], bearing, top1), n_boot, seed)
-            per_task_precision[task, selector] = evaluate(metric_table(tables_q[selector][rows], bearing, precision3),
-                                                          n_boot, seed)
+            per_task[task, selector] = evaluate(metric_table(tables_q[selector][rows], task_bearing, top1), n_boot, seed)
+            per_task_precision[task, selector] = evaluate(
+                metric_table(tables_q[selector][rows], task_bearing, precision3), n_boot, seed)
     largest = np.array([e.max() for e in effects])
     sink = score_context_tokens(loaded, passages.ids, blocks)
     return ModelResult(
         name=loaded.name, n_layers=loaded.n_layers, blocks=list(blocks), cells=cells, comparisons=comparisons,
-        per_task=per_task, per_task_precision=per_task_precision, n_answered=n_answered, n_passages=len(passages),
+        subsets=subsets, n_subsets={k: int(m.sum()) for k, m in masks.items()}, per_task=per_task,
+        per_task_precision=per_task_precision, n_answered=n_answered, distances=distances, n_passages=len(passages),
         erasure={"median_largest": float(np.median(largest)),
                  "share_small": float(np.mean(np.abs(np.concatenate(effects)) < SMALL_EFFECT)),
                  "n_pool": int(len(pool))},
@@ -392,60 +414,79 @@ def run_experiment(loaded, passages: Texts, planted: Texts, blocks: Sequence[int
 
 @dataclass
 class Verdict:
-    """The verdict on C4 over every (decoder × ground truth) cell of :data:`FAMILY`.
+    """The verdict on C4 (the protocol's rule) over both decoders.
 
-    ``family[(model, truth)]`` is state-Lasso minus head-mean attention with its Holm-adjusted p-value;
-    ``per_model[model]`` the rule's word for that decoder; ``word`` the overall verdict (``model-dependent`` when the
-    decoders differ); ``better`` / ``worse`` the cells where the difference is significant after Holm, in either
-    direction; ``above_chance`` the cells where state-Lasso's interval lies above chance; ``marginal`` the cells
-    that decide the verdict alone.
+    ``tests[(model, "S" | "B", truth)]`` is every comparison the rule uses, Holm-adjusted together (``None`` where
+    under 10 texts): ``S`` is state-Lasso minus the strongest trivial baseline in each of :data:`SELECTS_CELLS`,
+    ``B`` state-Lasso minus head-mean attention in each cell of :data:`FAMILY`. ``selects[model]`` and
+    ``better[model]`` say whether S and B hold; ``per_model[model]`` is that decoder's word and ``word`` the overall
+    one (*model-dependent* when the decoders differ); ``marginal[model]`` lists the tests whose Holm decision,
+    flipped alone, would change that decoder's word.
     """
 
-    family: dict
+    tests: dict
+    selects: dict
+    better: dict
     per_model: dict
     word: str
-    better: list
-    worse: list
-    above_chance: list
-    tested: list
-    marginal: list
+    marginal: dict
+
+    @property
+    def tested(self) -> list:
+        return [k for k, c in self.tests.items() if c is not None]
+
+    def positive(self, key) -> bool:
+        """Whether a test is positive with a Holm-adjusted p-value below :data:`SIGNIFICANCE`."""
+        return _positive(self.tests[key])
+
+    def negative(self, key) -> bool:
+        c = self.tests[key]
+        return c is not None and c.significant and c.difference < 0
+
+    @property
+    def is_marginal(self) -> bool:
+        return any(self.marginal.values())
 
 
-def _rule(better: bool, everywhere_above: bool) -> str:
-    if everywhere_above and better:
+def _positive(comparison: Comparison | None) -> bool:
+    return comparison is not None and comparison.significant and comparison.difference > 0
+
+
+def _rule(selects: bool, better: bool) -> str:
+    if selects and better:
         return "reproduced"
-    return "partly reproduced" if (everywhere_above or better) else "not reproduced"
+    return "partly reproduced" if (selects or better) else "not reproduced"
+
+
+def _model_word(model, decisions: dict) -> tuple[str, bool, bool]:
+    """``(word, S, B)`` of one decoder from the tests' decisions ``{(model, kind, truth): positive}``."""
+    selects = all(decisions.get((model, "S", truth), False) for truth in SELECTS_CELLS)
+    better = any(value for (m, kind, _), value in decisions.items() if m == model and kind == "B")
+    return _rule(selects, better), selects, better
+
+
+def verdict_from_tests(tests: dict) -> Verdict:
+    """The rule on the tests ``{(model, "S" | "B", truth): Comparison | None}``, Holm-adjusted here over all of them.
+
+    Per decoder, *S* holds when every :data:`SELECTS_CELLS` test is positive with Holm-adjusted p below
+    :data:`SIGNIFICANCE`, *B* when at least one ``B`` test is; *reproduced* = S and B, *partly reproduced* = exactly
+    one, *not reproduced* = neither. The overall word is the decoders' common word, else *model-dependent*.
+    """
+    tests = holm_family(tests)
+    decisions = {k: _positive(c) for k, c in tests.items()}
+    models = list(dict.fromkeys(k[0] for k in tests))
+    per_model, selects, better, marginal = {}, {}, {}, {}
+    for model in models:
+        per_model[model], selects[model], better[model] = _model_word(model, decisions)
+        marginal[model] = [k for k, c in tests.items() if k[0] == model and c is not None
+                           and _model_word(model, decisions | {k: not decisions[k]})[0] != per_model[model]]
+    return Verdict(tests, selects, better, per_model, common_word(per_model.values()), marginal)
 
 
 def decide_verdict(results: dict) -> Verdict:
-    """The rule, per decoder: *reproduced* if state-Lasso is above chance in every tested cell and significantly
-    better than head-mean attention (Holm-adjusted p below :data:`SIGNIFICANCE` over the whole family) in at least one;
-    *not reproduced* if neither; *partly reproduced* otherwise. The overall word is the decoders' common word, or
-    *model-dependent*."""
-    family = holm_family({(m, t): r.comparisons[t, "state"] for m, r in results.items() for t in FAMILY})
-    tested = [k for k, c in family.items() if c is not None]
-    better = [k for k in tested if family[k].significant and family[k].difference > 0]
-    worse = [k for k in tested if family[k].significant and family[k].difference < 0]
-    chance_cells = {(m, t): results[m].cells[t, PRIMARY] for m in results for t in FAMILY}
-    above = [k for k, c in chance_cells.items() if c is not None and c.low > CHANCE[k[1]]]
-
-    def words(better_cells, above_cells):
-        per = {m: _rule(any(k[0] == m for k in better_cells),
-                        all(k in above_cells for k in chance_cells if k[0] == m and chance_cells[k] is not None))
-               for m in results}
-        return per, common_word(per.values())
-
-    per_model, word = words(better, above)
-    # which single cell decides the verdict: judged on the intervals (Holm's p moves with them)
-    intervals = {("vs attention", *k): family[k] for k in tested}
-    intervals |= {("above chance", *k): Comparison(c.mean - CHANCE[k[1]], c.low - CHANCE[k[1]], c.high - CHANCE[k[1]],
-                                                   float("nan"), c.n)
-                  for k, c in chance_cells.items() if c is not None}
-
-    def decide(signs):
-        b = [k[1:] for k, s in signs.items() if k[0] == "vs attention" and s > 0]
-        a = [k[1:] for k, s in signs.items() if k[0] == "above chance" and s > 0]
-        return words(b, a)[1]
-
-    marginal = marginal_cells(intervals, decide)
-    return Verdict(family, per_model, word, better, worse, above, tested, marginal)
+    """The protocol's rule for C4 on ``{model: ModelResult}`` (:func:`verdict_from_tests` on their comparisons)."""
+    tests = {}
+    for model, r in results.items():
+        tests |= {(model, "S", t): r.comparisons[t, PRIMARY, STRONGEST_BASELINE] for t in SELECTS_CELLS}
+        tests |= {(model, "B", t): r.comparisons[t, PRIMARY, REFERENCE] for t in FAMILY}
+    return verdict_from_tests(tests)

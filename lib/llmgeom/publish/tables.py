@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmgeom.experiments.spread import MEASURES, REMOVALS
-from llmgeom.experiments.tokenselect import GROUND_TRUTHS, SELECTORS, Cell, ModelResult, Verdict
+from llmgeom.experiments.selectors import STRONGEST_BASELINE
+from llmgeom.experiments.tokenselect import GROUND_TRUTHS, REPORTED, Cell, ModelResult, Verdict
 
 
 def _cell(cell: Cell | None, digits: int = 2) -> str:
     return "—" if cell is None else f"{cell.mean:.{digits}f} [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
 
 
-def cells_markdown(result: ModelResult, selectors: Sequence[str] = SELECTORS) -> str:
+def cells_markdown(result: ModelResult, selectors: Sequence[str] = REPORTED) -> str:
     """One Markdown table: every ground truth (rows) against every selector (columns), mean [95% CI], n texts."""
     lines = ["| ground truth (metric; chance) | texts | " + " | ".join(selectors) + " |",
              "|---|---:|" + "---:|" * len(selectors)]
@@ -34,26 +35,52 @@ def cells_markdown(result: ModelResult, selectors: Sequence[str] = SELECTORS) ->
 
 
 def verdict_markdown(verdict: Verdict, labels: dict | None = None) -> str:
-    """The verdict's family: per (model, ground truth) the state-Lasso − attention difference, its interval, the
-    sign-flip p-value and Holm's adjusted p, and whether the cell alone decides the verdict."""
+    """The rule's tests: per (model, test, ground truth) the difference, its interval, the sign-flip p-value and
+    Holm's adjusted p, whether it counts (positive after Holm) and whether flipping it alone changes the model's word."""
     labels = labels or {}
-    lines = ["| model | ground truth | state-Lasso − attention | 95% CI | p | Holm p | decides the verdict alone |",
-             "|---|---|---:|---|---:|---:|---|"]
-    marginal = {k[1:] for k in verdict.marginal if k[0] == "vs attention"}
-    for (model, truth), c in verdict.family.items():
+    names = {"S": "state-Lasso − strongest trivial baseline", "B": "state-Lasso − head-mean attention"}
+    lines = ["| model | test | ground truth | difference | 95% CI | p | Holm p | counts | decides the word alone |",
+             "|---|---|---|---:|---|---:|---:|---|---|"]
+    for key, c in verdict.tests.items():
+        model, kind, truth = key
+        head = f"| {labels.get(model, model)} | {kind}: {names[kind]} | {truth} |"
         if c is None:
-            lines.append(f"| {labels.get(model, model)} | {truth} | — | too few texts | | | |")
+            lines.append(f"{head} — | too few texts | | | no | |")
             continue
-        lines.append(f"| {labels.get(model, model)} | {truth} | {c.difference:+.3f} | {c.low:+.3f} to {c.high:+.3f} | "
-                     f"{c.p_value:.4f} | {c.adjusted_p:.4f} | {'yes' if (model, truth) in marginal else 'no'} |")
+        lines.append(f"{head} {c.difference:+.3f} | {c.low:+.3f} to {c.high:+.3f} | {c.p_value:.4f} | "
+                     f"{c.adjusted_p:.4f} | {'yes' if verdict.positive(key) else 'no'} | "
+                     f"{'yes' if key in verdict.marginal[model] else 'no'} |")
+    return "\n".join(lines)
+
+
+def baseline_markdown(result: ModelResult, truths: Sequence[str], selectors: Sequence[str]) -> str:
+    """Each selector minus the strongest trivial baseline (chosen on the other fold), per ground truth: difference
+    [95% CI]."""
+    lines = ["| selector | " + " | ".join(truths) + " |", "|---|" + "---:|" * len(truths)]
+    for s in selectors:
+        row = [result.comparisons.get((t, s, STRONGEST_BASELINE)) for t in truths]
+        lines.append(f"| {s} | " + " | ".join("—" if c is None else f"{c.difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
+                                               for c in row) + " |")
+    return "\n".join(lines)
+
+
+def subsets_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
+    """Answer-bearing AUROC on the fresh and repeated-query subsets of the answered prompts: mean [95% CI]."""
+    lines = ["| prompts | answered | " + " | ".join(selectors) + " |", "|---|---:|" + "---:|" * len(selectors)]
+    for subset, n in result.n_subsets.items():
+        lines.append(f"| {subset} | {n} | " + " | ".join(_cell(result.subsets[subset, s]) for s in selectors) + " |")
     return "\n".join(lines)
 
 
 def tasks_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
-    """Top-1 hit per planted task (prompts the model answers): mean [95% CI], or — under 10 prompts."""
-    lines = ["| task | answered | " + " | ".join(selectors) + " |", "|---|---:|" + "---:|" * len(selectors)]
+    """Top-1 hit per planted task (prompts the model answers): mean [95% CI], or — under 10 prompts; with the
+    distances (tokens) between the answer-bearing word and the query over all the task's prompts."""
+    lines = ["| task | answered | distances | " + " | ".join(selectors) + " |",
+             "|---|---:|---|" + "---:|" * len(selectors)]
     for task, n in result.n_answered.items():
-        lines.append(f"| {task} | {n} | " + " | ".join(_cell(result.per_task[task, s]) for s in selectors) + " |")
+        distances = ", ".join(map(str, result.distances[task]))
+        lines.append(f"| {task} | {n} | {distances} | " + " | ".join(_cell(result.per_task[task, s]) for s in selectors)
+                     + " |")
     return "\n".join(lines)
 
 
