@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from llmgeom.data.feeding import model_input
-from llmgeom.experiments.spread import (MEANINGFUL, Effects, SpreadTexts, concentration_reading, continuation_runs,
-                                        control_passes, cross_fitted_oracle, donor_table, literal_reading, naive_oracle,
-                                        resampled, spread_experiment)
+from llmgeom.experiments.spread import (MEANINGFUL, Effects, SpreadTexts, bracket_word, concentration_reading,
+                                        continuation_runs, control_passes, cross_fitted_oracle, donor_table,
+                                        literal_reading, naive_oracle, resampled, spread_experiment)
 
 
 def test_resampled_replaces_only_the_removed_positions_with_the_donors_tokens_there():
@@ -116,6 +116,35 @@ def test_the_cross_fitted_oracle_is_unbiased_where_every_token_carries_the_same_
     assert np.mean(cross_fitted_oracle(by_donor, evaluate)) == pytest.approx(mu, abs=0.05)
     with pytest.raises(ValueError, match="at least two donors"):
         cross_fitted_oracle(by_donor[:, :1])
+
+
+@pytest.mark.parametrize("n_donors", [2, 8])
+def test_the_oracle_bracket_holds_one_dominant_token_and_eight_donors_make_it_tight(n_donors):
+    # 18 tokens, one carrying 70 % of the whole context's effect; each donor measures every token with noise 0.3
+    rng = np.random.default_rng(0)
+    n_texts, n_tokens, dominant = 2000, 18, 0.7
+    true = np.full(n_tokens, (1 - dominant) / (n_tokens - 1))
+    true[3] = dominant
+    by_donor = true + 0.3 * rng.standard_normal((n_texts, n_donors, n_tokens))
+    full = np.ones(n_texts)
+    effects = Effects(full, by_donor, {("naive", 1): naive_oracle(by_donor), ("cross", 1): cross_fitted_oracle(by_donor)})
+    naive, cross = effects.share("naive", 1), effects.share("cross", 1)
+    assert cross[1] <= dominant <= naive[2]  # the bracket, with its intervals, holds the truth
+    if n_donors == 8:
+        assert cross[0] == pytest.approx(dominant, abs=0.05)
+    else:  # one noisy donor's choice: the cross-fitted estimate falls well below the truth
+        assert cross[0] < dominant - 0.1
+
+
+@pytest.mark.parametrize("cross, naive, word", [
+    ((0.10, 0.05, 0.20), (0.25, 0.20, 0.30), "spread"),
+    ((0.75, 0.70, 0.80), (0.85, 0.80, 0.90), "concentrated"),
+    ((0.50, 0.40, 0.55), (0.55, 0.50, 0.60), "intermediate"),
+    ((0.30, 0.25, 0.40), (0.40, 0.35, 0.45), "inconclusive"),   # the cross-fitted lower bound below 0.35
+    ((0.55, 0.45, 0.60), (0.70, 0.60, 0.75), "inconclusive"),   # the naive upper bound above 0.65
+])
+def test_the_bracket_rule_on_every_outcome(cross, naive, word):
+    assert bracket_word(cross, naive) == word
 
 
 def effects_with(shares: dict, n=400, seed=0):

@@ -432,6 +432,27 @@ def concentration_reading(effects: dict, removal: str, measure: str, n_boot: int
                    {"oracle (cross-fitted)": share})
 
 
+SPREAD_BELOW, CONCENTRATED_ABOVE = 0.35, 0.65
+"""The oracle bracket's thresholds (the protocol's pre-registered concentration rule, issue 33)."""
+
+
+def bracket_word(cross_fitted: tuple, naive: tuple) -> str:
+    """The pre-registered concentration rule on the oracle bracket [cross-fitted, naive], each ``(share, low, high)``.
+
+    The cross-fitted oracle's share lies below the best single token's (its choice is noisy), the naive oracle's
+    above it (chosen on the data it is scored on), so the truth lies between them: *spread* if the naive upper bound
+    is below :data:`SPREAD_BELOW`; *concentrated* if the cross-fitted lower bound is above
+    :data:`CONCENTRATED_ABOVE`; *intermediate* if the cross-fitted lower bound is above :data:`SPREAD_BELOW` and the
+    naive upper bound below :data:`CONCENTRATED_ABOVE`; *inconclusive* otherwise. Not yet chapter 6's rule (it needs
+    eight donors)."""
+    cross_low, naive_high = cross_fitted[1], naive[2]
+    if naive_high < SPREAD_BELOW:
+        return "spread"
+    if cross_low > CONCENTRATED_ABOVE:
+        return "concentrated"
+    return "intermediate" if cross_low > SPREAD_BELOW and naive_high < CONCENTRATED_ABOVE else "inconclusive"
+
+
 def literal_reading(effects: dict, removal: str, measure: str, k: int, n_boot: int = 1000, seed: int = 0) -> Reading:
     """Do the "meaningful" selectors' top ``k`` tokens carry a minority of the information? Each of
     :data:`MEANINGFUL` with a simultaneous interval (Bonferroni over them): *reproduced* if every upper bound is
