@@ -146,13 +146,20 @@ def _ioi(rng) -> PlantedPrompt:
     return PlantedPrompt("ioi", text, " " + first, (_span(text, first),))
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"\w+|[^\w\s]", text.lower()))
+def _words(text: str) -> list[str]:
+    """Lower-case words and punctuation marks, in order."""
+    return re.findall(r"\w+|[^\w\s]", text.lower())
 
 
 def _query_word(template: str) -> str:
     """The last word of a template's query, the word right before the answer (``is``, ``:``, ``they``…)."""
-    return re.findall(r"\w+|[^\w\s]", template.rsplit("{}", 1)[0])[-1].lower()
+    return _words(template.rsplit("{}", 1)[0])[-1]
+
+
+_FRESH_QUERIES = {task: tuple(t for t in templates if _words(t.rsplit("{}", 1)[0]).count(_query_word(t)) == 1)
+                  for task, templates in TEMPLATES.items()}
+"""The templates a fresh prompt may query with: their last word occurs once in their own query too ("Today they go,
+yesterday they" repeats it)."""
 
 
 def _two_shot(rng, table: dict[str, str], task: str, fresh: bool) -> PlantedPrompt:
@@ -163,14 +170,12 @@ def _two_shot(rng, table: dict[str, str], task: str, fresh: bool) -> PlantedProm
     occurs only at the end), otherwise the query's own template."""
     keys, templates = list(table), TEMPLATES[task]
     query, *demos = (keys[i] for i in rng.choice(len(keys), 3, replace=False))
-    # a fresh query's last word occurs once in its own template too ("Today they go, yesterday they" repeats it)
-    unique = [t for t in templates if _query_word(t) not in _words(t.rsplit("{}", 1)[0].rsplit(_query_word(t), 1)[0])]
-    asked = str(rng.choice(unique if fresh else templates))
+    asked = str(rng.choice(_FRESH_QUERIES[task] if fresh else templates))
     last = _query_word(asked)
     allowed = [t for t in templates if last not in _words(t.replace("{}", " "))] if fresh else [asked]
     shots = " ".join(str(rng.choice(allowed)).format(k, table[k]) + "." for k in demos)
     banned = {last, query.lower(), table[query].lower()}
-    fillers = [f for f in FILLERS if not banned & _words(f)]
+    fillers = [f for f in FILLERS if banned.isdisjoint(_words(f))]
     chosen = [fillers[i] for i in rng.choice(len(fillers), int(rng.integers(0, MAX_FILLERS + 1)), replace=False)]
     prefix = " ".join([shots, *chosen])
     text = f"{prefix} {asked.format(query, '').rstrip()}"
