@@ -26,7 +26,7 @@ def test_gradient_x_input_matches_a_finite_difference(bos_model):
     try:
         ids = text_encoding(bos_model.tokenizer, TEXT)[:12]
         target = 17
-        scores = gradient_x_input(bos_model, [ids], [target])[0]
+        scores = gradient_x_input(bos_model, [ids], [target])[0][0]
         assert scores.shape == (len(ids),)
         embed = bos_model.model.get_input_embeddings()
         full = torch.tensor([model_input(bos_model.prefix_ids, ids)])
@@ -45,17 +45,17 @@ def test_gradient_x_input_matches_a_finite_difference(bos_model):
         bos_model.model.float()
 
 
-def test_gradient_x_input_l2_is_the_norm_of_gradient_times_input_from_the_same_pass(bos_model):
+def test_gradient_x_input_gives_the_sum_and_the_l2_norm_of_gradient_times_input_from_one_pass(bos_model):
     ids = text_encoding(bos_model.tokenizer, TEXT)[:12]
-    signed, norms = gradient_x_input(bos_model, [ids], [17], l2=True)
-    np.testing.assert_allclose(signed[0], gradient_x_input(bos_model, [ids], [17])[0], rtol=1e-6, atol=1e-8)
+    signed, norms = gradient_x_input(bos_model, [ids], [17])
     embeddings = bos_model.model.get_input_embeddings()(torch.tensor([model_input(bos_model.prefix_ids, ids)]))
     embeddings = embeddings.detach().requires_grad_(True)
     with torch.enable_grad():
         logp = torch.log_softmax(bos_model.model(inputs_embeds=embeddings).logits[0, -1].float(), dim=-1)[17]
         (grad,) = torch.autograd.grad(logp, embeddings)
-    by_hand = (grad * embeddings.detach())[0, 1:].norm(dim=-1).numpy()  # the BOS comes first, and is left out
-    np.testing.assert_allclose(norms[0], by_hand, rtol=1e-4, atol=1e-7)
+    product = (grad * embeddings.detach())[0, 1:]  # the BOS comes first, and is left out
+    np.testing.assert_allclose(signed[0], product.sum(dim=-1).numpy(), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(norms[0], product.norm(dim=-1).numpy(), rtol=1e-4, atol=1e-7)
     assert (norms[0] >= np.abs(signed[0]) / np.sqrt(embeddings.shape[-1]) - 1e-7).all()
 
 

@@ -115,7 +115,7 @@ def baseline_scores(loaded, texts: Texts, top_ids: Sequence[int]) -> dict[str, n
     width = max(len(i) for i in texts.ids) - 2
     out = {name: np.full((len(texts), 1, width), np.nan)
            for name in (GRADIENT_X_INPUT, GRADIENT_X_INPUT_L2, ID_MATCH, RECENCY, RANDOM)}
-    gradients, lengths = gradient_x_input(loaded, texts.ids, texts.targets, l2=True)
+    gradients, lengths = gradient_x_input(loaded, texts.ids, texts.targets)
     for t, ids in enumerate(texts.ids):
         m = len(ids) - 2
         out[GRADIENT_X_INPUT][t, 0, :m] = gradients[t][1:-1]

@@ -30,12 +30,12 @@ def id_match_scores(token_ids: Sequence[int], predicted_id: int) -> np.ndarray:
     return (np.asarray(token_ids, dtype=np.int64) == int(predicted_id)).astype(float)
 
 
-def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequence[int], batch_size: int = 16,
-                     l2: bool = False):
-    """Per text, ``[n]`` gradient × input of ``log p(target | text)`` at the last position, for every text token:
-    the signed sum over the embedding dimensions, ``Σ_k ∂log p/∂e_jk · e_jk``. With ``l2=True``, ``(signed, norms)``
-    from the same pass, ``norms`` per text ``[n]`` the L2 norm ``‖∂log p/∂e_j ⊙ e_j‖`` (the unsigned form the
-    attribution literature also reports; chapter 5 shows both).
+def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequence[int], batch_size: int = 16
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Gradient × input of ``log p(target | text)`` at the last position, for every text token, in both forms from
+    one pass: ``(signed, norms)``, each per text ``[n]`` — the signed sum over the embedding dimensions,
+    ``Σ_k ∂log p/∂e_jk · e_jk``, and the L2 norm ``‖∂log p/∂e_j ⊙ e_j‖`` (the unsigned form the attribution
+    literature also reports; chapter 5 shows both).
 
     Texts of one length run together (no padding, so no mask can change a gradient); the BOS, where the model
     reads one, is in the input and not in the result. Only the input embeddings receive gradients.
@@ -67,7 +67,7 @@ def gradient_x_input(loaded, token_ids: Sequence[Sequence[int]], targets: Sequen
             scores, lengths = product.sum(dim=-1).cpu().numpy(), product.norm(dim=-1).cpu().numpy()
             for row, i in enumerate(rows):
                 out[i], norms[i] = scores[row], lengths[row]
-    return (out, norms) if l2 else out
+    return out, norms
 
 
 def attention_rollout(attentions, prefix_attention=None, residual: float = 0.5) -> np.ndarray:
