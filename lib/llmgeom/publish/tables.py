@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmgeom.experiments.spread import MEASURES, REMOVALS
-from llmgeom.experiments.selectors import STRONGEST_BASELINE
 from llmgeom.experiments.tokenselect import GROUND_TRUTHS, REPORTED, Cell, ModelResult, Verdict
 
 
@@ -50,17 +49,6 @@ def verdict_markdown(verdict: Verdict, labels: dict | None = None) -> str:
         lines.append(f"{head} {c.difference:+.3f} | {c.low:+.3f} to {c.high:+.3f} | {c.p_value:.4f} | "
                      f"{c.adjusted_p:.4f} | {'yes' if verdict.positive(key) else 'no'} | "
                      f"{'yes' if key in verdict.marginal[model] else 'no'} |")
-    return "\n".join(lines)
-
-
-def baseline_markdown(result: ModelResult, truths: Sequence[str], selectors: Sequence[str]) -> str:
-    """Each selector minus the strongest trivial baseline (chosen on the other fold), per ground truth: difference
-    [95% CI]."""
-    lines = ["| selector | " + " | ".join(truths) + " |", "|---|" + "---:|" * len(truths)]
-    for s in selectors:
-        row = [result.comparisons.get((t, s, STRONGEST_BASELINE)) for t in truths]
-        lines.append(f"| {s} | " + " | ".join("—" if c is None else f"{c.difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
-                                               for c in row) + " |")
     return "\n".join(lines)
 
 
