@@ -143,3 +143,14 @@ def test_a_sliding_window_refuses_the_shared_prefix_past_its_window_and_is_exact
     # the guard is needed: forced past the window, the sliding block's cache holds the last positions, not the prefix
     monkeypatch.setattr(forward, "shares_prefixes", lambda loaded, length: True)
     assert largest_difference(loaded, long) > 1e-3
+
+
+def test_start_batches_cover_every_row_once_within_the_span_and_the_batch_size():
+    from llmgeom.models.forward import RECOMPUTED_SPAN, _start_batches
+
+    starts = [5, 0, 3, 12, 9, 1, 20, 8, 0, 2]
+    batches = _start_batches([(s, i) for i, s in enumerate(starts)], batch_size=3)
+    assert sorted(i for _, rows in batches for i in rows) == list(range(len(starts)))
+    for first, rows in batches:
+        assert len(rows) <= 3 and first == min(starts[i] for i in rows)
+        assert max(starts[i] for i in rows) - first < RECOMPUTED_SPAN
