@@ -233,7 +233,7 @@ def test_the_position_prior_is_estimated_on_the_other_fold_only():
     assert not np.array_equal(np.nan_to_num(prior[1::2]), np.nan_to_num(again[1::2]))
 
 
-def test_the_position_prior_finds_a_fixed_distance_and_knows_nothing_else():
+def test_the_position_prior_finds_a_fixed_distance_and_gives_an_unseen_one_the_mean():
     # the answer always two tokens before the query: the prior ranks it first on every text of the other fold
     truths = [np.arange(m) == m - 2 for m in (5, 6, 7, 8, 5, 6)]
     prior = position_prior(truths)
