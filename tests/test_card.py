@@ -13,7 +13,7 @@ from llmgeom.experiments import card as cards
 from llmgeom.experiments.scaling import layer_profile, null_exponent
 
 SMALL = replace(cards.DEFAULT, c1_texts=4, c1_tokens=48, c3_texts=2, c3_tokens=32, c4_passages=10, c4_per_task=2,
-                c5_texts=4, c6_triples=8, n_boot=50, n_resamples=50)
+                c5_texts=4, c5_literal_texts=6, c5_fact_texts=4, c6_triples=8, n_boot=50, n_resamples=50)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,12 @@ import pytest
 import torch
 
 from llmgeom.data.feeding import model_input
-from llmgeom.experiments.spread import (MEANINGFUL, Effects, SpreadTexts, bracket_word, concentration_reading,
-                                        continuation_runs, control_passes, cross_fitted_oracle, donor_table,
-                                        literal_reading, naive_oracle, resampled, spread_experiment)
+from llmgeom.experiments.spread import (MEANINGFUL, Effects, SpreadTexts, continuation_runs, cross_fitted_oracle,
+                                        donor_table, fact_texts, naive_oracle, resampled, spread_experiment,
+                                        top_k_effects)
+from llmgeom.experiments.spreadverdict import (PAIRED_WITH, SpreadResult, bracket_reading, bracket_word,
+                                               control_passes, decide_spread, literal_reading, paired_differences,
+                                               per_passage_summary)
 
 
 def test_resampled_replaces_only_the_removed_positions_with_the_donors_tokens_there():
@@ -163,11 +166,84 @@ def test_the_literal_reading_asks_every_meaningful_selector_for_a_minority(share
     assert reading.word == word and set(reading.shares) == set(MEANINGFUL)
 
 
-@pytest.mark.parametrize("share, word", [(0.3, "reproduced"), (0.7, "not reproduced"), (0.5, "inconclusive")])
-def test_the_concentration_reading_and_the_control_read_the_interval_against_one_half(share, word):
-    effects = effects_with({("oracle (cross-fitted)", 1): share, ("answer-bearing", 0): share})
-    assert concentration_reading(effects, "resampling", "loss").word == word
-    assert control_passes(effects, "resampling", "loss")[0] == (word == "not reproduced")
+@pytest.mark.parametrize("share, passes", [(0.3, False), (0.7, True), (0.5, False)])
+def test_the_control_reads_the_interval_against_one_half(share, passes):
+    effects = effects_with({("answer-bearing", 0): share})
+    assert control_passes(effects, "resampling", "loss")[0] == passes
+
+
+def test_the_bracket_reading_reads_both_oracles_at_one_token():
+    effects = effects_with({("oracle (cross-fitted)", 1): 0.5, ("oracle (naive)", 1): 0.55})
+    reading = bracket_reading(effects)
+    assert reading.word == "intermediate" and set(reading.shares) == {"oracle (cross-fitted)", "oracle (naive)"}
+
+
+def test_paired_differences_are_shares_of_the_same_passages_whole_effect():
+    shares = {**{(s, 4): 0.3 for s in MEANINGFUL}, (PAIRED_WITH[0], 4): 0.1, (PAIRED_WITH[1], 4): 0.3}
+    out = paired_differences(effects_with(shares), 4)
+    assert set(out) == {(s, b) for s in MEANINGFUL for b in PAIRED_WITH}
+    for s in MEANINGFUL:
+        assert out[s, PAIRED_WITH[0]][0] == pytest.approx(0.2, abs=0.02) and out[s, PAIRED_WITH[0]][1] > 0
+        assert out[s, PAIRED_WITH[1]][1] < 0 < out[s, PAIRED_WITH[1]][2]
+
+
+def test_the_per_passage_summary_weights_passages_equally_and_skips_those_without_an_effect():
+    full = np.array([1.0, 1.0, 1.0, 100.0, 0.0, -1.0])
+    best = np.array([0.6, 0.7, 0.2, 10.0, 0.5, 0.5])  # the ratio of means (11.5 / 102) hides three passages over half
+    summary = per_passage_summary(Effects(full, np.zeros((6, 1, 1)), {("oracle", 1): best}), "oracle", 1, n_boot=200)
+    assert summary["n"] == 4 and summary["n_total"] == 6
+    assert summary["median"][0] == pytest.approx(np.median([0.6, 0.7, 0.2, 0.1]))
+    assert summary["over_half"][0] == pytest.approx(0.5)
+
+
+def test_a_failing_natural_control_leaves_both_readings_inconclusive_and_a_passing_one_lets_them_speak():
+    literal = effects_with({**{(s, 4): 0.2 for s in MEANINGFUL}, **{(b, 4): 0.1 for b in PAIRED_WITH}})
+    oracles = effects_with({("oracle (cross-fitted)", 1): 0.1, ("oracle (naive)", 1): 0.15})
+    for share, passes in ((0.9, True), (0.2, False)):
+        control = effects_with({("answer-bearing", 0): share})
+        verdict = decide_spread(SpreadResult(oracles, literal, control, None, {}), 4, n_boot=200)
+        assert verdict.passes == passes and not verdict.controls["planted"][0]
+        assert np.isnan(verdict.controls["planted"][1]).all()
+        if passes:
+            assert (verdict.bracket.word, verdict.literal.word) == ("spread", "reproduced")
+        else:
+            assert verdict.bracket.word == verdict.literal.word == "inconclusive (its control fails)"
+        assert set(verdict.per_passage) == {("oracle (cross-fitted)", 1), *((s, 4) for s in MEANINGFUL)}
+
+
+def test_sets_read_the_first_set_donors_while_single_tokens_and_the_whole_context_read_every_donor(bos_model):
+    texts = random_texts(bos_model, n_texts=5)
+    texts.donors = donor_table([len(i) for i in texts.ids], 3, 0)
+    rankings = {"random": [np.random.default_rng(t).random(texts.n_candidates(t)) for t in range(len(texts))]}
+    few = spread_experiment(bos_model, texts, rankings, (1, 4), seed=0, set_donors=2)
+    two = SpreadTexts(texts.ids, texts.n_targets, [d[:2] for d in texts.donors], texts.kind, texts.bearing, texts.source)
+    alone = spread_experiment(bos_model, two, rankings, (1, 4), seed=0)
+    every = spread_experiment(bos_model, texts, rankings, (1, 4), seed=0)
+    for measure in ("loss", "kl"):
+        key = ("resampling", measure)
+        np.testing.assert_allclose(few[key].sets["random", 4], alone[key].sets["random", 4], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(few[key].full, every[key].full, rtol=1e-6, atol=1e-7)
+        assert few[key].single.shape[1] == 3
+    # the resampling-only path of the literal reading measures the same sets from the same donors
+    top = top_k_effects(bos_model, texts, rankings, 4)
+    for measure in ("loss", "kl"):
+        np.testing.assert_allclose(top["resampling", measure].sets["random", 4], every["resampling", measure].sets["random", 4],
+                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(top["resampling", measure].full, every["resampling", measure].full, rtol=1e-6, atol=1e-7)
+
+
+def test_the_natural_control_plants_the_fact_before_a_passage_and_marks_only_the_places_tokens():
+    from llmgeom.data.planted import PLACES
+    from llmgeom.models.loading import load
+
+    tok = load("smollm2-135m").tokenizer
+    texts = fact_texts(tok, "shakespeare", 24, 20, seed=0)
+    assert len(texts) >= 20 and len({tok.decode(a) for _, a, _ in texts}) >= 4  # several places
+    for context, answer, bearing in texts:
+        assert tok.decode(answer).strip() in PLACES
+        marked = [context[j + 1] for j in np.flatnonzero(bearing)]
+        assert marked == answer and bearing.shape == (len(context) - 2,)
+        assert tok.decode(context).endswith(" is in the") and tok.decode(context).count(tok.decode(answer).strip()) >= 1
 
 
 def test_planted_prompts_carry_every_token_of_their_answer():

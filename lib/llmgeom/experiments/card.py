@@ -53,8 +53,7 @@ from llmgeom.experiments.gains import gain_passages, passage_gains
 from llmgeom.experiments.roleswap import ALL_DISTANCES, measure_triples, shown_layers, triple_accuracy
 from llmgeom.experiments.scaling import profile_and_random
 from llmgeom.experiments.settings import CHAPTERS, Settings
-from llmgeom.experiments.spread import (concentration_reading, control_passes, literal_reading, passage_spread_texts,
-                                        planted_spread_texts, selector_rankings, spread_experiment)
+from llmgeom.experiments.spreadverdict import DEFAULT as SPREAD_DEFAULT, decide_spread, measure_spread
 from llmgeom.experiments.tokenselect import SELECTORS, blocks_for, passage_texts, planted_texts, run_experiment
 from llmgeom.measure.extract import LayerEntropy, hidden_states, tokenize
 from llmgeom.measure.loss import next_token_loss
@@ -193,35 +192,28 @@ def part_c4(loaded, settings: Settings) -> dict:
 
 
 def part_c5(loaded, settings: Settings) -> dict:
-    removal, measure = "resampling", "loss"  # chapter 6's deciding method and measure
-    out = {"removal": removal, "measure": measure, "k": settings.c5_k}
-    planted = planted_spread_texts(loaded, ALL_TASKS, settings.c4_per_task, settings.c5_donors, settings.seed)
-    if len(planted.ids) >= MIN_CONTROL_PROMPTS:
-        control = spread_experiment(loaded, planted, control=True, seed=settings.seed)
-        passes, share = control_passes(control, removal, measure, settings.n_boot, settings.seed)
-        out["control"] = {"passes": passes, "answer_bearing_share": _interval(share), "n_prompts": len(planted.ids)}
-    else:
-        out["control"] = {"passes": False, "n_prompts": len(planted.ids),
-                          "reason": f"the model answers {len(planted.ids)} planted prompts that have donors; the "
-                                    f"control needs {MIN_CONTROL_PROMPTS}"}
-    scored = passage_texts(loaded, settings.corpus, settings.c4_passages, settings.c4_input, settings.seed)
-    texts = passage_spread_texts(loaded, scored, settings.corpus, settings.c5_texts, settings.c5_targets,
-                                 settings.c5_donors, settings.seed)
-    rankings = selector_rankings(loaded, texts, scored, planted_texts(loaded, ALL_TASKS, settings.c4_per_task, settings.seed),
-                                 _blocks(loaded, settings), settings.seed)
-    effects = spread_experiment(loaded, texts, rankings, (1, settings.c5_k), seed=settings.seed)
-    literal = literal_reading(effects, removal, measure, settings.c5_k, settings.n_boot, settings.seed)
-    concentration = concentration_reading(effects, removal, measure, settings.n_boot, settings.seed)
-    decided = out["control"]["passes"]
-    out.update({
-        "n_texts": len(texts.ids),
-        "literal": {"word": literal.word if decided else "undecided (no passing control)",
-                    "shares": {s: _interval(v) for s, v in literal.shares.items()}},
-        "concentration": {"word": concentration.word if decided else "undecided (no passing control)",
-                          "oracle_cross_fitted_k1": _interval(concentration.shares["oracle (cross-fitted)"])},
-        "oracle_naive_k1": _interval(effects[removal, measure].share("oracle (naive)", 1, settings.n_boot, settings.seed)),
-    })
-    return out
+    result = measure_spread(loaded, settings, MIN_CONTROL_PROMPTS)  # chapter 6's measurement, cached there
+    verdict = decide_spread(result, settings.c5_k, settings.n_boot, settings.seed)
+    removal, measure = SPREAD_DEFAULT
+
+    def control(name, share):
+        texts = result.counts["fact texts" if name == "natural" else "planted prompts"]
+        if (result.fact_control if name == "natural" else result.planted_control) is None:
+            return {"passes": False, "n_prompts": texts, "reason": f"the model answers {texts} control texts that have "
+                                                                   f"donors; the control needs {MIN_CONTROL_PROMPTS}"}
+        return {"passes": verdict.controls[name][0], "answer_bearing_share": _interval(share), "n_prompts": texts}
+
+    return {
+        "removal": removal, "measure": measure, "k": settings.c5_k,
+        "control": control("natural", verdict.controls["natural"][1]),
+        "planted_control": control("planted", verdict.controls["planted"][1]),
+        "n_texts": result.counts["passages"], "n_literal_texts": result.counts["literal passages"],
+        "literal": {"word": verdict.literal.word, "shares": {s: _interval(v) for s, v in verdict.literal.shares.items()},
+                    "minus": {f"{s} − {b}": _interval(v) for (s, b), v in verdict.paired.items()}},
+        "concentration": {"word": verdict.bracket.word,
+                          "oracle_cross_fitted_k1": _interval(verdict.bracket.shares["oracle (cross-fitted)"])},
+        "oracle_naive_k1": _interval(verdict.bracket.shares["oracle (naive)"]),
+    }
 
 
 def part_c6(loaded, settings: Settings) -> dict:

@@ -1,7 +1,7 @@
 """Chapter 6's experiment (claim C5): what share of the context's information the top-ranked tokens carry.
 
 A text here is a *context* followed by ``m`` *target* tokens (the next ``m`` tokens of a passage, or the answer of a
-planted prompt). Tokens are removed from the context only, never token 0 (the sink) nor the context's last token
+planted prompt, or of a fact planted in a natural passage). Tokens are removed from the context only, never token 0 (the sink) nor the context's last token
 (the query) nor a target. Two removal methods, :data:`REMOVALS`:
 
 * ``masking`` — the removed tokens are zeroed in the attention mask (:mod:`llmgeom.measure.erasure`); every other token
@@ -33,10 +33,9 @@ import numpy as np
 import torch
 
 from llmgeom.core.fit import bootstrap_ratio_ci
-from llmgeom.core.stats import side_word
 from llmgeom.data.corpora import sample_passages
 from llmgeom.data.feeding import text_encoding
-from llmgeom.data.planted import encode_planted, generate_planted
+from llmgeom.data.planted import OBJECTS, PLACES, encode_planted, generate_planted
 from llmgeom.experiments.selectors import (CONTENT_WORDS, GRADIENT_X_INPUT, HEAD_MEAN, ID_MATCH, LASSO_STATE,
                                            LASSO_UPDATE, RANDOM, RECENCY, ROLLOUT)
 from llmgeom.experiments.tokenselect import Texts, chosen_options, selector_tables, top_predictions
@@ -206,9 +205,14 @@ class SpreadTexts:
     kind: list[str]
     bearing: list[np.ndarray | None] = field(default_factory=list)
     source: list[int] = field(default_factory=list)
+    pool: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def donor_ids(self, i: int) -> list[np.ndarray]:
+        """The ids of text ``i``'s donors: other texts, or where ``pool`` is set, passages of that pool."""
+        return [(self.ids if self.pool is None else self.pool)[d] for d in self.donors[i]]
 
     def n_candidates(self, i: int) -> int:
         return len(self.ids[i]) - self.n_targets[i] - 2
@@ -220,7 +224,8 @@ def passage_spread_texts(loaded, scored, corpus: str, n_texts: int, n_targets: i
     with this corpus and seed), each with the ``n_targets`` tokens that follow its context. Passages are drawn again
     at the longer length from the same starts; the few whose cut then moves (a merge across the cut sends
     :func:`llmgeom.data.corpora.sample_passages` to the next line) are left out, and ``source[i]`` is the index in
-    ``scored`` of passage ``i``. Donors are the other passages (all have one length)."""
+    ``scored`` of passage ``i``. Donors are the other passages (all have one length; fewer than ``n_donors``
+    where there are not that many others)."""
     n_input = len(scored.ids[0])
     passages = sample_passages(corpus, loaded.tokenizer, n_texts, n_input + n_targets, seed=seed)
     ids, source = [], []
@@ -229,7 +234,7 @@ def passage_spread_texts(loaded, scored, corpus: str, n_texts: int, n_targets: i
         if encoded[: n_input + 1] == [*scored.ids[t], scored.targets[t]]:
             ids.append(np.array(encoded, dtype=np.int64))
             source.append(t)
-    return SpreadTexts(ids, [n_targets] * len(ids), donor_table([len(i) for i in ids], n_donors, seed),
+    return SpreadTexts(ids, [n_targets] * len(ids), donor_table([len(i) for i in ids], min(n_donors, len(ids) - 1), seed),
                        ["passage"] * len(ids), [None] * len(ids), source)
 
 
@@ -249,6 +254,58 @@ def planted_spread_texts(loaded, tasks: Sequence[str], n_per_task: int, n_donors
     return SpreadTexts([ids[i] for i in kept], [len(prompts[i].answer_ids) for i in kept],
                        [[index[d] for d in donors[i]] for i in kept], [prompts[i].prompt.task for i in kept],
                        [prompts[i].answer_bearing[1:-1] for i in kept], kept)
+
+
+FACT, QUERY = "The {} is in the {}.", " The {} is in the"
+"""The natural-text control's fact sentence (object, place), planted before a passage, and its question after it."""
+
+
+def fact_texts(tokenizer, corpus: str, n_texts: int, n_passage: int, seed: int = 0
+               ) -> list[tuple[list[int], list[int], np.ndarray]]:
+    """``(context, answer, bearing)`` per passage: the ids of the fact, a held-out passage of ``n_passage`` tokens
+    and the question; the answer's ids; and the answer-bearing candidates (the place's tokens in the fact) as a bool
+    array over context positions ``1 .. n − 2``. Objects and places are drawn with ``seed``, the passages with
+    ``seed + 1``; a passage whose fact does not hold the answer's tokens as they are (a merge) is left out."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in sample_passages(corpus, tokenizer, n_texts, n_passage, seed=seed + 1):
+        obj, place = OBJECTS[rng.integers(len(OBJECTS))], PLACES[rng.integers(len(PLACES))]
+        fact, answer = text_encoding(tokenizer, FACT.format(obj, place)), text_encoding(tokenizer, " " + place)
+        at = [j for j in range(1, len(fact) - len(answer) + 1) if fact[j: j + len(answer)] == answer]
+        if at:
+            context = fact + text_encoding(tokenizer, p.text) + text_encoding(tokenizer, QUERY.format(obj))
+            bearing = np.zeros(len(context) - 2, bool)
+            bearing[at[0] - 1: at[0] - 1 + len(answer)] = True
+            out.append((context, answer, bearing))
+    return out
+
+
+def fact_control_texts(loaded, corpus: str, n_texts: int, n_passage: int, n_donors: int, seed: int = 0
+                       ) -> SpreadTexts:
+    """The natural-text control (:func:`fact_texts`) on the texts the model answers (its top prediction is the
+    answer's first token), each followed by its answer's tokens. Donors are other held-out passages of the text's
+    length (``pool``; drawn with ``seed + 2``), so a removed token is replaced by ordinary text, never by a
+    competing answer."""
+    tok = loaded.tokenizer
+    texts = fact_texts(tok, corpus, n_texts, n_passage, seed)
+    if not texts:
+        return SpreadTexts([], [], [], [], [], [], [])
+    top = top_predictions(loaded, Texts([c for c, _, _ in texts], [a[0] for _, a, _ in texts], ["fact"] * len(texts)))
+    texts = [x for x, t in zip(texts, top) if t == x[1][0]]
+    ids = [np.array(c + a, dtype=np.int64) for c, a, _ in texts]
+    pool, donors = [], []
+    for length in sorted({len(i) for i in ids}):
+        members = [t for t, i in enumerate(ids) if len(i) == length]
+        drawn = [np.array(text_encoding(tok, q.text), dtype=np.int64)
+                 for q in sample_passages(corpus, tok, len(members) + n_donors, length, seed=seed + 2)]
+        drawn = [d for d in drawn if len(d) == length]
+        start = len(pool)
+        pool += drawn
+        for j, t in enumerate(members):
+            donors.append((t, [start + (j + d) % len(drawn) for d in range(min(n_donors, len(drawn)))]))
+    donors = [d for _, d in sorted(donors)]
+    return SpreadTexts(ids, [len(a) for _, a, _ in texts], donors, ["fact"] * len(ids), [b for _, _, b in texts],
+                       list(range(len(ids))), pool)
 
 
 # ------------------------------------------------------------------------------------------------ the oracles
@@ -317,13 +374,16 @@ class Effects:
 
 
 def spread_experiment(loaded, texts: SpreadTexts, rankings: dict[str, list[np.ndarray]] | None = None,
-                      k_values: Sequence[int] = (1, 4), control: bool = False, seed: int = 0) -> dict:
+                      k_values: Sequence[int] = (1, 4), control: bool = False, seed: int = 0,
+                      set_donors: int | None = None) -> dict:
     """Both removal methods × both measures on ``texts``: ``{(removal, measure): Effects}``.
 
     ``rankings[selector][t]`` scores text ``t``'s candidates (higher is removed first); every selector's top ``k``
     is removed for each ``k`` in ``k_values``, and so are both oracles'. With ``control=True`` (planted prompts)
     the sets are instead ``answer-bearing`` (every answer-bearing candidate) and ``random`` (as many random
-    candidates), at ``k = 0``, and no single token is removed (no oracle). Every text needs donors.
+    candidates), at ``k = 0``, and no single token is removed (no oracle). Every text needs donors. Single tokens
+    and the whole context are resampled from every donor (the oracles' choices need them); the sets of ``k > 1``
+    tokens from the first ``set_donors`` (``None``: every donor).
     """
     rankings = rankings or {}
     rng = np.random.default_rng(seed)
@@ -333,9 +393,9 @@ def spread_experiment(loaded, texts: SpreadTexts, rankings: dict[str, list[np.nd
             raise ValueError(f"text {t} has no donor to resample from")
         r = _Rows(ids)
         candidates = np.arange(1, texts.n_candidates(t) + 1)
-        donors = [texts.ids[d] for d in texts.donors[t]]
+        donors = texts.donor_ids(t)
 
-        def both(remove):
+        def both(remove, donors=donors):
             return {"masking": [r.removal(remove)], "resampling": [r.removal(remove, d) for d in donors]}
 
         entry = {"full": both(candidates), "single": [] if control else [both([j]) for j in candidates], "sets": {}}
@@ -347,7 +407,8 @@ def spread_experiment(loaded, texts: SpreadTexts, rankings: dict[str, list[np.nd
         for selector, scores in rankings.items():
             for k in k_values:
                 if k > 1:
-                    entry["sets"][selector, k] = both(top_k_positions(scores[t][: len(candidates)], k))
+                    entry["sets"][selector, k] = both(top_k_positions(scores[t][: len(candidates)], k),
+                                                      donors[:set_donors])
         rows.append(r)
         plan.append(entry)
     _run(loaded, texts, rows)
@@ -355,7 +416,8 @@ def spread_experiment(loaded, texts: SpreadTexts, rankings: dict[str, list[np.nd
     for removal in REMOVALS:
         for measure in MEASURES:
             width = max(1, max(len(p["single"]) for p in plan))
-            single = np.full((len(plan), len(texts.donors[0]) if removal == "resampling" else 1, width), np.nan)
+            depth = max(len(d) for d in texts.donors) if removal == "resampling" else 1
+            single = np.full((len(plan), depth, width), np.nan)
             for t, p in enumerate(plan):
                 for j, s in enumerate(p["single"]):
                     single[t, : len(s[removal]), j] = [rows[t].effect(measure, row) for row in s[removal]]
@@ -383,7 +445,7 @@ def spread_experiment(loaded, texts: SpreadTexts, rankings: dict[str, list[np.nd
             res_naive, res_cross = oracle_choices(out["resampling", measure].single, k)
             mask_naive, _ = oracle_choices(out["masking", measure].single, k)
             for t, r in enumerate(rows):
-                donors = [texts.ids[d] for d in texts.donors[t]]
+                donors = texts.donor_ids(t)[:set_donors]
                 second[t, measure, k] = {
                     ("masking", "oracle (naive)"): [r.removal(mask_naive[t])],
                     ("masking", "oracle (cross-fitted)"): [r.removal(res_naive[t])],
@@ -397,6 +459,28 @@ def spread_experiment(loaded, texts: SpreadTexts, rankings: dict[str, list[np.nd
     return out
 
 
+def top_k_effects(loaded, texts: SpreadTexts, rankings: dict[str, list[np.ndarray]], k: int) -> dict:
+    """Resampling only, no single token: each selector's top ``k`` removed, and the whole context, from every
+    donor of each text — about ``1 + D (1 + selectors)`` rows per text, so many passages are affordable (the literal
+    reading at scale). ``{("resampling", measure): Effects}`` with sets ``(selector, k)`` and no single-token
+    effects."""
+    rows, plan = [], []
+    for t, ids in enumerate(texts.ids):
+        if not texts.donors[t]:
+            raise ValueError(f"text {t} has no donor to resample from")
+        r, donors = _Rows(ids), texts.donor_ids(t)
+        n = texts.n_candidates(t)
+        plan.append({"full": [r.removal(np.arange(1, n + 1), d) for d in donors]}
+                    | {s: [r.removal(top_k_positions(scores[t][:n], k), d) for d in donors] for s, scores in rankings.items()})
+        rows.append(r)
+    _run(loaded, texts, rows)
+    empty = np.full((len(rows), 1, 1), np.nan)
+    return {("resampling", m): Effects(np.array([r.effect(m, p["full"]) for r, p in zip(rows, plan)]), empty,
+                                       {(s, k): np.array([r.effect(m, p[s]) for r, p in zip(rows, plan)])
+                                        for s in rankings}) for m in MEASURES}
+
+
+
 def _run(loaded, texts: SpreadTexts, rows: list[_Rows]) -> None:
     """Measure every row not measured yet (one cached call of :func:`continuation_runs`)."""
     pending = [r.pending() for r in rows]
@@ -405,83 +489,7 @@ def _run(loaded, texts: SpreadTexts, rows: list[_Rows]) -> None:
         r.loss, r.kl = [*(r.loss or loss[:1]), *loss[1:]], [*(r.kl or kl[:1]), *kl[1:]]
 
 
-# ------------------------------------------------------------------------------------------------ the readings
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One reading of C5 on one decoder: its word and the shares (with intervals) that decided it."""
-
-    word: str
-    shares: dict
-
-
-def control_passes(control: dict, removal: str, measure: str, n_boot: int = 1000, seed: int = 0) -> tuple[bool, tuple]:
-    """The control's rule: removing the answer-bearing token(s) alone takes more than half of the context's
-    information (the interval's lower bound above one half). Returns ``(passes, (share, low, high))``."""
-    share = control[removal, measure].share("answer-bearing", 0, n_boot, seed)
-    return bool(share[1] > 0.5), share
-
-
-def concentration_reading(effects: dict, removal: str, measure: str, n_boot: int = 1000, seed: int = 0) -> Reading:
-    """Does any single token carry most of the information? The cross-fitted oracle's share at ``k = 1``:
-    *reproduced* (spread) if its upper bound is below one half, *not reproduced* (concentrated) if its lower bound
-    is above, *inconclusive* otherwise."""
-    share = effects[removal, measure].share("oracle (cross-fitted)", 1, n_boot, seed)
-    return Reading(side_word(share[1], share[2], "not reproduced", "reproduced", "inconclusive", threshold=0.5),
-                   {"oracle (cross-fitted)": share})
-
-
-SPREAD_BELOW, CONCENTRATED_ABOVE = 0.35, 0.65
-"""The oracle bracket's thresholds (the protocol's pre-registered concentration rule, issue 33)."""
-
-
-def bracket_word(cross_fitted: tuple, naive: tuple) -> str:
-    """The pre-registered concentration rule on the oracle bracket [cross-fitted, naive], each ``(share, low, high)``.
-
-    The cross-fitted oracle's share lies below the best single token's (its choice is noisy), the naive oracle's
-    above it (chosen on the data it is scored on), so the truth lies between them: *spread* if the naive upper bound
-    is below :data:`SPREAD_BELOW`; *concentrated* if the cross-fitted lower bound is above
-    :data:`CONCENTRATED_ABOVE`; *intermediate* if the cross-fitted lower bound is above :data:`SPREAD_BELOW` and the
-    naive upper bound below :data:`CONCENTRATED_ABOVE`; *inconclusive* otherwise. Not yet chapter 6's rule (it needs
-    eight donors)."""
-    cross_low, naive_high = cross_fitted[1], naive[2]
-    if naive_high < SPREAD_BELOW:
-        return "spread"
-    if cross_low > CONCENTRATED_ABOVE:
-        return "concentrated"
-    return "intermediate" if cross_low > SPREAD_BELOW and naive_high < CONCENTRATED_ABOVE else "inconclusive"
-
-
-def literal_reading(effects: dict, removal: str, measure: str, k: int, n_boot: int = 1000, seed: int = 0) -> Reading:
-    """Do the "meaningful" selectors' top ``k`` tokens carry a minority of the information? Each of
-    :data:`MEANINGFUL` with a simultaneous interval (Bonferroni over them): *reproduced* if every upper bound is
-    below one half, *not reproduced* if any lower bound is above, *inconclusive* otherwise."""
-    confidence = 1 - 0.05 / len(MEANINGFUL)
-    shares = {s: effects[removal, measure].share(s, k, n_boot, seed, confidence) for s in MEANINGFUL}
-    if any(low > 0.5 for _, low, _ in shares.values()):
-        return Reading("not reproduced", shares)
-    return Reading("reproduced" if all(high < 0.5 for *_, high in shares.values()) else "inconclusive", shares)
-
-
-def above_full(effects: dict, k: int) -> dict:
-    """Per (removal, measure): how often removing a selector's or oracle's top ``k`` costs more than removing the
-    whole context — the share of (text, set) pairs, and the largest share of means among the sets."""
-    out = {}
-    for key, e in effects.items():
-        names = [n for (n, kk) in e.sets if kk == k]
-        table = np.stack([e.sets[n, k] for n in names])
-        out[key] = (float(np.mean(table > e.full)), max(e.sets[n, k].mean() / e.full.mean() for n in names))
-    return out
-
-
-def shares_table(effects: dict, names: Sequence[str], k_values: Sequence[int], n_boot: int = 1000, seed: int = 0
-                 ) -> list[tuple[str, int, list[tuple[float, float, float]]]]:
-    """Rows ``(set, k, [(share, low, high) per removal × measure])``: the share [95% CI] of every set under every
-    removal × measure (:func:`llmgeom.publish.tables.shares_markdown` writes them as a table)."""
-    keys = [(r, m) for r in REMOVALS for m in MEASURES]
-    return [(name, k, [effects[key].share(name, k, n_boot, seed) for key in keys])
-            for name in names for k in k_values if (name, k) in effects[keys[0]].sets]
+# ------------------------------------------------------------------------------------------------ the rankings
 
 
 def selector_rankings(loaded, texts: SpreadTexts, scored, planted, blocks: Sequence[int], seed: int = 0
@@ -499,3 +507,23 @@ def selector_rankings(loaded, texts: SpreadTexts, scored, planted, blocks: Seque
            for s in SELECTORS if s != CONTENT_WORDS}
     out[CONTENT_WORDS] = [scored.content[t] + 0.5 * rng.random(len(scored.content[t])) for t in texts.source]
     return {s: out[s] for s in SELECTORS}
+
+
+LITERAL_SELECTORS = (*MEANINGFUL, RANDOM, RECENCY)
+"""The literal reading at scale: the meaningful selectors and the two arbitrary ones they are paired with."""
+
+
+def literal_rankings(loaded, texts: SpreadTexts, scored, planted, blocks: Sequence[int], seed: int = 0
+                     ) -> dict[str, list[np.ndarray]]:
+    """:data:`LITERAL_SELECTORS` on ``texts`` (drawn from the passages ``scored``), each at the option chosen on
+    ``planted`` as in :func:`selector_rankings`, but computed at the chosen blocks only (one or two, not every
+    block): what makes hundreds of passages affordable. Content words come first, in a random order."""
+    options = chosen_options(loaded, planted, blocks)
+    chosen = {s: blocks[options[s]] for s in (LASSO_STATE, HEAD_MEAN)}
+    needed = sorted(set(chosen.values()))
+    tables = selector_tables(loaded, scored, needed, top_predictions(loaded, scored))
+    rng = np.random.default_rng(seed)
+    out = {s: [tables[s][t, needed.index(chosen[s]) if s in chosen else 0, : texts.n_candidates(i)]
+               for i, t in enumerate(texts.source)] for s in LITERAL_SELECTORS if s != CONTENT_WORDS}
+    out[CONTENT_WORDS] = [scored.content[t] + 0.5 * rng.random(len(scored.content[t])) for t in texts.source]
+    return {s: out[s] for s in LITERAL_SELECTORS}

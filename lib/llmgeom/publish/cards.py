@@ -44,11 +44,12 @@ def summary_rows(card: dict) -> dict[str, str]:
     if "c5" in parts:
         c = parts["c5"]
         control = c["control"]
-        rows["C5: control passes"] = ("yes" if control["passes"] else "no") + (
+        rows["C5: natural-text control passes"] = ("yes" if control["passes"] else "no") + (
             f", {_fmt(control['answer_bearing_share'], True)}" if "answer_bearing_share" in control else "")
-        rows["C5: literal reading"] = c["literal"]["word"]
-        rows["C5: concentration reading (cross-fitted oracle, k = 1)"] = (
-            f"{c['concentration']['word']}, {_fmt(c['concentration']['oracle_cross_fitted_k1'], True)}")
+        rows[f"C5: literal reading ({c['n_literal_texts']} passages)"] = c["literal"]["word"]
+        rows["C5: concentration reading (oracle bracket: cross-fitted, naive)"] = (
+            f"{c['concentration']['word']}, {_fmt(c['concentration']['oracle_cross_fitted_k1'], True)}, "
+            f"{_fmt(c['oracle_naive_k1'], True)}")
     if "c6" in parts:
         acc = parts["c6"]["accuracy"]
         for dist in ("cosine of means", "Bures–Wasserstein", "token-id Jaccard"):

@@ -102,24 +102,28 @@ def shaded_tokens(tokens, values, label: str = "value", scale: float | None = No
 def interval_panels(panels, rows, series: dict, interval, reference=None, figsize=(13, 4.2)):
     """Dot-and-whisker panels: one panel per item of ``panels``, one line per item of ``rows``, one marker per series.
 
-    ``series`` maps a series (a model) to its legend label; ``interval(series, panel, row)`` gives
-    ``(value, low, high)`` or ``None`` (nothing drawn); ``reference(panel)`` places a dotted vertical line (chance,
-    or zero). Chapter 5 draws its cells and its differences from the strongest trivial baseline with it. Returns
-    the figure.
+    ``rows`` is one list for every panel (which then share their lines) or a dict ``{panel: rows}``. ``series``
+    maps a series (a model) to its legend label; ``interval(series, panel, row)`` gives ``(value, low, high)`` or
+    ``None`` (nothing drawn); ``reference(panel)`` places a dotted vertical line, or one per value of a tuple
+    (chance, zero, thresholds). Chapter 5 draws its cells and its differences from the strongest trivial baseline
+    with it; chapter 6 its controls, oracles and shares. Returns the figure.
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=True, squeeze=False)
+    own = isinstance(rows, dict)
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=not own, squeeze=False)
     for ax, panel in zip(axes[0], panels):
+        lines = rows[panel] if own else rows
         for i, (key, label) in enumerate(series.items()):
-            for j, row in enumerate(rows):
+            for j, row in enumerate(lines):
                 if (cell := interval(key, panel, row)) is not None:
                     value, low, high = cell
                     ax.errorbar(value, j + 0.2 * i - 0.1, xerr=[[value - low], [high - value]], fmt=MARKERS[i],
                                 color=COLORS[i], ms=4, label=label if j == 0 else None)
-        if reference is not None:
-            ax.axvline(reference(panel), color="0.4", ls=":", lw=1)
+        for x in np.atleast_1d(reference(panel)) if reference is not None else ():
+            ax.axvline(x, color="0.4", ls=":", lw=1)
         ax.set_title(panel, fontsize=9)
-    axes[0, 0].set_yticks(range(len(rows)), rows)
-    axes[0, 0].invert_yaxis()
+        if own or ax is axes[0, 0]:
+            ax.set_yticks(range(len(lines)), lines)
+            ax.invert_yaxis()
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -1,7 +1,7 @@
 """Chapters 5 and 6's tables as Markdown: what the experiments computed, formatted; nothing is computed here.
 
 Chapter 5 (:mod:`llmgeom.experiments.tokenselect`): every ground truth against every selector, the verdict's family,
-top-1 hits per planted task. Chapter 6 (:mod:`llmgeom.experiments.spread`): the shares of the context's information
+top-1 hits per planted task. Chapter 6 (:mod:`llmgeom.experiments.spreadverdict`): the shares of the context's information
 that each removed set carries.
 """
 
@@ -73,7 +73,7 @@ def tasks_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
 
 
 def shares_markdown(rows: Sequence[tuple[str, int, list[tuple[float, float, float]]]]) -> str:
-    """One Markdown table of :func:`llmgeom.experiments.spread.shares_table`'s rows: the share [95% CI] of every set
+    """One Markdown table of :func:`llmgeom.experiments.spreadverdict.shares_table`'s rows: the share [95% CI] of every set
     (rows) under every removal × measure (columns)."""
     keys = [(r, m) for r in REMOVALS for m in MEASURES]
     lines = ["| removed | $k$ | " + " | ".join(f"{r}, {'loss' if m == 'loss' else 'KL'}" for r, m in keys) + " |",
