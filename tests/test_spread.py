@@ -256,3 +256,25 @@ def test_planted_prompts_carry_every_token_of_their_answer():
             encoded = encode_planted(prompt, tok)
             assert encoded.answer_ids[0] == encoded.answer_id
             assert tok.decode(list(encoded.answer_ids)).strip() == prompt.answer.strip()
+
+
+def test_the_literal_rankings_at_the_chosen_blocks_equal_the_rankings_read_from_every_block(tiny_long_model_dir,
+                                                                                            monkeypatch):
+    from llmgeom.experiments.selectors import HEAD_MEAN, LASSO_STATE
+    from llmgeom.experiments.spread import LITERAL_SELECTORS, literal_rankings, passage_spread_texts, selector_rankings
+    from llmgeom.experiments.tokenselect import SELECTORS as ALL, passage_texts, planted_texts
+    from llmgeom.models.loading import load
+
+    tiny = load(str(tiny_long_model_dir), attentions=True)
+    # the state-Lasso chosen at the second block, attention at the first: each must be read at its own block
+    chosen = {s: 0 for s in ALL} | {LASSO_STATE: 1, HEAD_MEAN: 0}
+    monkeypatch.setattr("llmgeom.experiments.spread.chosen_options", lambda loaded, planted, blocks: chosen)
+    scored = passage_texts(tiny, "shakespeare", 8, 10)
+    texts = passage_spread_texts(tiny, scored, "shakespeare", 8, 2, 2)
+    planted = planted_texts(tiny, ["copy"], 2)
+    few = literal_rankings(tiny, texts, scored, planted, [1, 2])
+    every = selector_rankings(tiny, texts, scored, planted, [1, 2])
+    assert list(few) == list(LITERAL_SELECTORS) and len(texts) >= 6
+    for selector in LITERAL_SELECTORS:
+        for a, b in zip(few[selector], every[selector]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
