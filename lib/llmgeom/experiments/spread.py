@@ -38,6 +38,7 @@ from llmgeom.data.feeding import text_encoding
 from llmgeom.data.planted import OBJECTS, PLACES, encode_planted, generate_planted
 from llmgeom.experiments.selectors import (CONTENT_WORDS, GRADIENT_X_INPUT, HEAD_MEAN, ID_MATCH, LASSO_STATE,
                                            LASSO_UPDATE, RANDOM, RECENCY, ROLLOUT)
+from llmgeom.experiments.selection import score_context_tokens
 from llmgeom.experiments.tokenselect import Texts, chosen_options, selector_tables, top_predictions
 from llmgeom.measure.erasure import top_k_positions
 from llmgeom.models.forward import variant_logits
@@ -516,14 +517,20 @@ LITERAL_SELECTORS = (*MEANINGFUL, RANDOM, RECENCY)
 def literal_rankings(loaded, texts: SpreadTexts, scored, planted, blocks: Sequence[int], seed: int = 0
                      ) -> dict[str, list[np.ndarray]]:
     """:data:`LITERAL_SELECTORS` on ``texts`` (drawn from the passages ``scored``), each at the option chosen on
-    ``planted`` as in :func:`selector_rankings`, but computed at the chosen blocks only (one or two, not every
-    block): what makes hundreds of passages affordable. Content words come first, in a random order."""
+    ``planted`` as in :func:`selector_rankings` and equal to it, but computed lean: the Lasso and attention at the
+    chosen blocks only (one or two, not every block), recency and random as chapter 5 draws them, and no gradient or
+    other selector — what makes hundreds of passages affordable. Content words come first, in a random order."""
     options = chosen_options(loaded, planted, blocks)
     chosen = {s: blocks[options[s]] for s in (LASSO_STATE, HEAD_MEAN)}
     needed = sorted(set(chosen.values()))
-    tables = selector_tables(loaded, scored, needed, top_predictions(loaded, scored))
+    scores = score_context_tokens(loaded, [scored.ids[t] for t in texts.source], needed)
     rng = np.random.default_rng(seed)
-    out = {s: [tables[s][t, needed.index(chosen[s]) if s in chosen else 0, : texts.n_candidates(i)]
-               for i, t in enumerate(texts.source)] for s in LITERAL_SELECTORS if s != CONTENT_WORDS}
-    out[CONTENT_WORDS] = [scored.content[t] + 0.5 * rng.random(len(scored.content[t])) for t in texts.source]
-    return {s: out[s] for s in LITERAL_SELECTORS}
+    out = {s: [] for s in LITERAL_SELECTORS}
+    for i, t in enumerate(texts.source):
+        n, length = texts.n_candidates(i), len(scored.ids[t])
+        out[LASSO_STATE].append(scores.lasso_state[i, needed.index(chosen[LASSO_STATE]), :n])
+        out[HEAD_MEAN].append(scores.attention[i, needed.index(chosen[HEAD_MEAN]), -1, :n])
+        out[RECENCY].append(np.arange(n, dtype=float))
+        out[RANDOM].append(np.random.default_rng([t, length]).random(n))  # chapter 5's draw (baseline_scores)
+        out[CONTENT_WORDS].append(scored.content[t] + 0.5 * rng.random(len(scored.content[t])))
+    return out

@@ -1,9 +1,10 @@
 """Chapter 6's readings of claim C5 (the rules of the protocol page, :ref:`app-protocol`) and the whole measurement.
 
 :func:`measure_spread` runs everything chapter 6 and a reproduction card need for one decoder, under one
-:class:`~llmgeom.experiments.settings.Settings`: the 64 passages with every single token removed (eight donors,
-for the oracle bracket), hundreds of passages with only the top four tokens of five selectors removed (the literal
-reading at scale), the natural-text control that gates both readings and the planted-prompt control beside it. The
+:class:`~llmgeom.experiments.settings.Settings`: passages with every single token removed (from ``c5_donors``
+donors, for the oracle bracket), many more passages with only the top ``k`` tokens of five selectors removed (the
+literal reading at scale, from ``c5_literal_donors`` donors each), the natural-text control that gates both
+readings and the planted-prompt control beside it (from ``c5_set_donors`` donors). The
 rules are functions with truth tables in ``tests/test_spread.py``: :func:`control_passes`, :func:`bracket_word`,
 :func:`literal_reading`.
 """
@@ -93,14 +94,16 @@ def above_full(effects: dict, k: int) -> dict:
 
 
 def shares_table(effects: dict | None, names: Sequence[str], k_values: Sequence[int], n_boot: int = 1000, seed: int = 0
-                 ) -> list[tuple[str, int, list[tuple[float, float, float]]]]:
+                 ) -> list[tuple[str, int, list[tuple[float, float, float] | None]]]:
     """Rows ``(set, k, [(share, low, high) per removal × measure])``: the share [95% CI] of every set under every
-    removal × measure (:func:`llmgeom.publish.tables.shares_markdown` writes them as a table)."""
+    removal × measure, ``None`` where that removal was not run (the literal reading's passages are resampled only)
+    (:func:`llmgeom.publish.tables.shares_markdown` writes them as a table)."""
     if effects is None:  # a control that was not run
         return []
     keys = [(r, m) for r in REMOVALS for m in MEASURES]
-    return [(name, k, [effects[key].share(name, k, n_boot, seed) for key in keys])
-            for name in names for k in k_values if (name, k) in effects[keys[0]].sets]
+    first = next(key for key in keys if key in effects)
+    return [(name, k, [effects[key].share(name, k, n_boot, seed) if key in effects else None for key in keys])
+            for name in names for k in k_values if (name, k) in effects[first].sets]
 
 
 def bracket_reading(effects: dict, removal: str = "resampling", measure: str = "loss", n_boot: int = 1000,
@@ -147,8 +150,8 @@ def per_passage_summary(e: Effects, name: str, k: int, n_boot: int = 1000, seed:
 class SpreadResult:
     """Everything chapter 6 reads for one decoder.
 
-    ``effects``: the oracle passages (every single token removed, both methods and measures, every selector's top
-    ``k``); ``literal``: the passages of the literal reading at scale (resampling only,
+    ``effects``: the oracle passages (every single token removed, from every donor and by masking; both measures;
+    so every selector's top token too); ``literal``: the passages of the literal reading at scale (resampling only,
     :data:`~llmgeom.experiments.spread.LITERAL_SELECTORS`'s top
     ``k``); ``fact_control`` and ``planted_control``: the two controls (sets ``answer-bearing`` and ``random`` at
     ``k = 0``); ``counts``: how many texts each part kept."""
@@ -169,13 +172,13 @@ def measure_spread(loaded, settings, min_control: int = 10) -> SpreadResult:
     planted = planted_texts(loaded, ALL_TASKS, settings.c4_per_task, seed)
     scored = passage_texts(loaded, corpus, max(settings.c4_passages, settings.c5_texts), settings.c4_input, seed)
     texts = passage_spread_texts(loaded, scored, corpus, settings.c5_texts, settings.c5_targets, settings.c5_donors, seed)
-    effects = spread_experiment(loaded, texts, selector_rankings(loaded, texts, scored, planted, blocks, seed), (1, k),
-                                seed=seed, set_donors=settings.c5_set_donors)
+    effects = spread_experiment(loaded, texts, selector_rankings(loaded, texts, scored, planted, blocks, seed), (1,),
+                                seed=seed)
     wide = passage_texts(loaded, corpus, settings.c5_literal_texts, settings.c4_input, seed)
     many = passage_spread_texts(loaded, wide, corpus, settings.c5_literal_texts, settings.c5_targets,
-                                settings.c5_set_donors, seed)
+                                settings.c5_literal_donors, seed)
     literal = top_k_effects(loaded, many, literal_rankings(loaded, many, wide, planted, blocks, seed), k)
-    facts = fact_control_texts(loaded, corpus, settings.c5_fact_texts, settings.c4_input, settings.c5_donors, seed)
+    facts = fact_control_texts(loaded, corpus, settings.c5_fact_texts, settings.c4_input, settings.c5_set_donors, seed)
     prompts = planted_spread_texts(loaded, ALL_TASKS, settings.c4_per_task, settings.c5_set_donors, seed)
     controls = [spread_experiment(loaded, t, control=True, seed=seed) if len(t) >= min_control else None
                 for t in (facts, prompts)]

@@ -72,14 +72,14 @@ def tasks_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def shares_markdown(rows: Sequence[tuple[str, int, list[tuple[float, float, float]]]]) -> str:
+def shares_markdown(rows: Sequence[tuple[str, int, list[tuple[float, float, float] | None]]]) -> str:
     """One Markdown table of :func:`llmgeom.experiments.spreadverdict.shares_table`'s rows: the share [95% CI] of every set
     (rows) under every removal × measure (columns)."""
     keys = [(r, m) for r in REMOVALS for m in MEASURES]
     lines = ["| removed | $k$ | " + " | ".join(f"{r}, {'loss' if m == 'loss' else 'KL'}" for r, m in keys) + " |",
              "|---|---:|" + "---:|" * len(keys)]
     for name, k, cells in rows:
-        shares = " | ".join(f"{s:.0%} [{lo:.0%}, {hi:.0%}]" for s, lo, hi in cells)
+        shares = " | ".join("—" if cell is None else f"{cell[0]:.0%} [{cell[1]:.0%}, {cell[2]:.0%}]" for cell in cells)
         lines.append(f"| {name} | {k or '—'} | {shares} |")
     return "\n".join(lines)
 
