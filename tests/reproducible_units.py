@@ -103,6 +103,9 @@ def units() -> dict[str, str]:
                                       ["passage"] * len(spread_ids), [None] * len(spread_ids), list(range(len(spread_ids))))
     removed = spread.spread_experiment(smol, spread_texts, {"recency": [np.arange(len(i) - 2.0) for i in inputs]}, (1, 2))
     out["spread_experiment"] = digest({f"{r} {m} {n} {k}": v for (r, m), e in removed.items() for (n, k), v in e.sets.items()})
+    top = spread.top_k_effects(smol, spread_texts, {"recency": [np.arange(len(i) - 2.0) for i in inputs]}, 2)
+    out["top_k_effects"] = digest({f"{m} {n} {k}": v for (_, m), e in top.items() for (n, k), v in e.sets.items()})
+    out["fact_texts"] = digest([[*c, *a, *b] for c, a, b in spread.fact_texts(smol.tokenizer, "shakespeare", 6, 12, seed=0)])
     picks = [erasure.top_k_positions(e, 2) for e in effects]
     out["position_matched"] = digest(erasure.position_matched(picks, seed=0))
     out["lasso_entry_scores"] = digest(lasso.lasso_entry_scores(states[0]["hidden"][1][1:-1], states[0]["hidden"][1][-1]))

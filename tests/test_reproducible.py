@@ -40,7 +40,7 @@ def test_both_runs_measured_every_unit(two_fresh_runs):
     expected = {"layer_entropy", "layer_profile", "hidden_states", "score_context_tokens", "erasure_effects",
                 "masked_runs", "sample_passages", "bootstrap_power_law", "bootstrap_exponent_difference",
                 "generate_planted", "make_triples", "gaussian_simulation", "erasure_divergence", "selector_tables",
-                "sign_flip_p_value", "cluster_bootstrap_mean_ci"}
+                "sign_flip_p_value", "cluster_bootstrap_mean_ci", "top_k_effects", "fact_texts"}
     assert expected <= set(first), f"units missing: {sorted(expected - set(first))}"
 
 

@@ -278,3 +278,18 @@ def test_the_literal_rankings_at_the_chosen_blocks_equal_the_rankings_read_from_
     for selector in LITERAL_SELECTORS:
         for a, b in zip(few[selector], every[selector]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_the_natural_controls_donors_are_natural_passages_of_each_texts_length_and_never_its_own():
+    from llmgeom.experiments.spread import fact_control_texts
+    from llmgeom.models.loading import load
+
+    smol = load("smollm2-135m")
+    texts = fact_control_texts(smol, "shakespeare", 12, 20, n_donors=3, seed=0)
+    assert len(texts) >= 8, "SmolLM2 answers most planted facts"
+    for t, ids in enumerate(texts.ids):
+        donors = texts.donor_ids(t)
+        assert len(donors) == 3 and all(len(d) == len(ids) for d in donors)
+        assert all(not np.array_equal(d, other) for d in donors for other in texts.ids)  # natural text, not a fact text
+        context = ids[: -texts.n_targets[t]]
+        assert texts.bearing[t].sum() == texts.n_targets[t] and context[1:-1][texts.bearing[t]].tolist() == ids[-texts.n_targets[t]:].tolist()
