@@ -1,6 +1,8 @@
 """Command line: ``python -m llmgeom models``, ``loss …``, ``entropy …`` and ``card …`` (see ``--help``).
 
-Errors are one line on stderr with a non-zero exit status, never a traceback.
+Errors are one line on stderr, never a traceback, with exit status 2 for a command line that cannot work as
+written (:class:`UsageError`, checked before any model loads where it can be) and 1 for a request that fails while
+it runs (a model or corpus unavailable, an unusable cache, a corrupt file).
 """
 
 from __future__ import annotations
@@ -20,11 +22,80 @@ from llmgeom.store.fetch import SourceUnavailable
 COLUMNS = ["model", "corpus", "text", "layer", "n_tokens", "d", "H", "H_norm_lnd", "H_norm_rank", "erank"]
 
 
-def _positive(value: str) -> int:
-    number = int(value)
+DESCRIPTION = "The paper's measurements on any model: matrix entropy, losses and reproduction cards."
+EPILOG = """exit status:
+  0    done
+  1    the command failed while running: a model or corpus unavailable, an unusable cache, a corrupt file
+  2    the command line cannot work as written: an unknown option or value, a missing input file, --out into a
+       folder that does not exist
+  130  interrupted (finished batches are cached; a rerun resumes from them)
+
+environment:
+  LLMGEOM_CACHE   folder for results, downloads and dequantised models (default: .cache/ in the checkout)
+  LLMGEOM_MODEL   the first decoder of the book's chapters (default: smollm2-135m)
+  LLMGEOM_FAMILY  comma-separated models for chapter 2's size law (default: the book's ladder)
+  LLMGEOM_DEVICE  where models run: cpu (default), cuda, cuda:1, mps
+  LLMGEOM_DTYPE   float32 (default), bfloat16, float16 or float64
+
+examples:
+  python -m llmgeom models
+  python -m llmgeom loss --model smollm2-135m --corpus shakespeare
+  python -m llmgeom entropy --model ladder-w128-l3 --corpus shakespeare --layers all --out entropy.csv
+  python -m llmgeom card --model smollm2-135m --out smollm2.json
+  python -m llmgeom card --compare smollm2.json gemma.json
+"""
+
+
+class UsageError(ValueError):
+    """A command line that cannot work as written: one line, exit status 2."""
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {value!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
     return number
+
+
+def non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
+    return number
+
+
+def layer_list(value: str) -> str:
+    """``all``, ``last`` or comma-separated integers: checked here, in range once the model's depth is known."""
+    if value in ("all", "last"):
+        return value
+    try:
+        [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'all', 'last' or comma-separated integers; got {value!r}") from None
+    return value
+
+
+def output_path(value: str) -> Path:
+    """A file to write whose folder exists (nothing is created silently)."""
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{path.parent} is not an existing folder")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name")
+    return path
+
+
+def existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{path}: no such file")
+    return path
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -35,37 +106,41 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from llmgeom import __version__
     from llmgeom.data.corpora import CORPORA
 
-    parser = OneLineParser(prog="python -m llmgeom", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    parser = OneLineParser(prog="python -m llmgeom", description=DESCRIPTION, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"llmgeom {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     commands.add_parser("models", help="list the models that load with no network")
     commands.add_parser("corpora", help="fetch every corpus and say which are available")
     commands.add_parser("fetch", help="fetch every corpus and the pretrained models into the cache (idempotent)")
     loss = commands.add_parser("loss", help="next-token loss with the model fed as the book feeds it (run this first)")
     loss.add_argument("--model", required=True, help="short name (see 'models'), local folder or hub id")
     loss.add_argument("--corpus", required=True, choices=CORPORA)
-    loss.add_argument("--n-texts", type=_positive, default=16, help="held-out passages to sample (default 16)")
-    loss.add_argument("--max-tokens", type=_positive, default=128, help="text tokens per passage, N (default 128)")
-    loss.add_argument("--seed", type=int, default=0, help="passage sampling seed (default 0)")
+    loss.add_argument("--n-texts", type=positive_int, default=16, help="held-out passages to sample (default 16)")
+    loss.add_argument("--max-tokens", type=positive_int, default=128, help="text tokens per passage, N (default 128)")
+    loss.add_argument("--seed", type=non_negative_int, default=0, help="passage sampling seed (default 0)")
     ent = commands.add_parser("entropy", help="matrix entropy per text and layer, as CSV")
     ent.add_argument("--model", required=True, help="short name (see 'models'), local folder or hub id")
     ent.add_argument("--corpus", required=True, choices=CORPORA)
-    ent.add_argument("--layers", default="last", help="'all', 'last' or comma-separated indices (0 = embeddings)")
-    ent.add_argument("--n-texts", type=_positive, default=64, help="held-out passages to sample (default 64)")
-    ent.add_argument("--max-tokens", type=_positive, default=128, help="tokens per passage, N (default 128)")
+    ent.add_argument("--layers", type=layer_list, default="last",
+                     help="'all', 'last' or comma-separated indices (0 = embeddings; negative from the end)")
+    ent.add_argument("--n-texts", type=positive_int, default=64, help="held-out passages to sample (default 64)")
+    ent.add_argument("--max-tokens", type=positive_int, default=128, help="tokens per passage, N (default 128)")
     ent.add_argument("--drop-first-token", action="store_true", help="leave token 0 out of Σ")
     ent.add_argument("--split", default="heldout", choices=["heldout", "train", "all"])
-    ent.add_argument("--seed", type=int, default=0, help="passage sampling seed (default 0)")
-    ent.add_argument("--batch-size", type=_positive, default=16)
+    ent.add_argument("--seed", type=non_negative_int, default=0, help="passage sampling seed (default 0)")
+    ent.add_argument("--batch-size", type=positive_int, default=16)
     ent.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
-    ent.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
+    ent.add_argument("--out", type=output_path, help="CSV file to write, in an existing folder (default: standard output)")
     card = commands.add_parser("card", help="the paper's measurements on one model or a family (a reproduction card)")
     which = card.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="short name (see 'models'), local folder or hub id")
     which.add_argument("--family", help="comma-separated models: a card for each and chapter 2's size law across them")
-    which.add_argument("--compare", nargs="+", type=Path, metavar="CARD", help="render card files side by side")
-    which.add_argument("--merge", nargs="+", type=Path, metavar="CARD",
+    which.add_argument("--compare", nargs="+", type=existing_file, metavar="CARD", help="render card files side by side")
+    which.add_argument("--merge", nargs="+", type=existing_file, metavar="CARD",
                        help="combine member cards (computed anywhere) into one family card")
     card.add_argument("--corpus", choices=CORPORA, help="held-out text to measure on (default shakespeare)")
     card.add_argument("--parts", help="comma-separated subset of feeding,c1,c3,c4,c5,c6 (default: all that apply)")
@@ -73,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--device", help="e.g. cuda, cuda:1, mps (default $LLMGEOM_DEVICE, else cpu)")
     card.add_argument("--dtype", help="float32 (default), bfloat16, float16 or float64")
     card.add_argument("--device-map", help="'auto' places a model too large for one device across several")
-    card.add_argument("--out", type=Path, help="JSON file to write (default: standard output)")
+    card.add_argument("--out", type=output_path, help="JSON file to write, in an existing folder (default: standard output)")
     return parser
 
 
@@ -120,7 +195,7 @@ def cmd_loss(args) -> int:
 
     loaded = load(args.model)
     if loaded.is_encoder:
-        raise ValueError(f"{args.model} is an encoder; 'loss' needs a causal language model")
+        raise UsageError(f"{args.model} is an encoder; 'loss' needs a causal language model")
     passages = sample_passages(args.corpus, loaded.tokenizer, args.n_texts, args.max_tokens, "heldout", args.seed)
     ids = [text_encoding(loaded.tokenizer, p.text) for p in passages]
     fed = next_token_loss(loaded, ids)
@@ -136,11 +211,15 @@ def cmd_loss(args) -> int:
 
 def cmd_entropy(args) -> int:
     from llmgeom.data.corpora import sample_passages
-    from llmgeom.measure.extract import layer_entropy
+    from llmgeom.measure.extract import layer_entropy, parse_layers
     from llmgeom.models.loading import load
 
     started = time.perf_counter()
     loaded = load(args.model)
+    try:
+        parse_layers(args.layers, loaded.n_layers)
+    except ValueError as err:
+        raise UsageError(f"--layers: {err}") from None
     passages = sample_passages(args.corpus, loaded.tokenizer, args.n_texts, args.max_tokens, args.split, args.seed)
     result = layer_entropy(
         loaded,
@@ -160,9 +239,7 @@ def cmd_entropy(args) -> int:
             values = [f"{c[text, j]:.10g}" for c in columns]
             writer.writerow([args.model, args.corpus, text, layer, int(result.n_tokens[text]), result.width, *values])
     if args.out:
-        from llmgeom.store.cache import atomic_write_bytes
-
-        atomic_write_bytes(args.out, buffer.getvalue().encode())
+        write_output(args.out, buffer.getvalue())
     else:
         sys.stdout.write(buffer.getvalue())
     seconds = time.perf_counter() - started
@@ -182,17 +259,20 @@ def cmd_card(args) -> int:
 
     from llmgeom.experiments import card as cards
     from llmgeom.publish.cards import compare_markdown, family_markdown
-    from llmgeom.store.cache import atomic_write_bytes
 
     if args.compare:
         loaded = [cards.read_card(path) for path in args.compare]
         singles = [c for c in loaded if "family" not in c]
-        blocks = [compare_markdown(singles)] if singles else []
+        labels = [path.name for path, c in zip(args.compare, loaded) if "family" not in c]
+        blocks = [compare_markdown(singles, labels)] if singles else []
         blocks += [family_markdown(c) for c in loaded if "family" in c]
         print("\n\n".join(blocks))
         return 0
     settings = cards.with_settings(args.full, args.corpus)
-    parts = cards.parse_parts(args.parts)
+    try:
+        parts = cards.parse_parts(args.parts)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     options = dict(settings=settings, device=args.device, dtype=args.dtype, device_map=args.device_map)
     if args.model:
         result = cards.make_card(args.model, parts, **options)
@@ -203,13 +283,13 @@ def cmd_card(args) -> int:
         else:
             names = list(dict.fromkeys(n.strip() for n in args.family.split(",") if n.strip()))
             if len(names) < 2:
-                raise ValueError(f"--family needs at least two comma-separated models; got {args.family!r}")
+                raise UsageError(f"--family needs at least two comma-separated models; got {args.family!r}")
             members = [cards.make_card(name, parts, **options) for name in names]
         result = cards.family_card(members, n_boot=settings.n_boot, seed=settings.seed)
         summary = family_markdown(result)
     text = json.dumps(result, indent=1)
     if args.out:
-        atomic_write_bytes(args.out, text.encode())
+        write_output(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         print(text)
@@ -217,12 +297,30 @@ def cmd_card(args) -> int:
     return 0
 
 
+def write_output(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all, with the permissions the user's umask gives a new file."""
+    from llmgeom.store.cache import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, text.encode())
+    except (OSError, CacheError) as err:  # the cache's writer names the cache's variable; --out is the user's file
+        cause = err.__cause__ if isinstance(err.__cause__, OSError) else err
+        raise OSError(f"--out: cannot write {path}: {getattr(cause, 'strerror', None) or cause}") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"llmgeom: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `python -m llmgeom`: the help, as the usage it is
+        parser.print_help()
+        return 2
     warnings.showwarning = _one_line_warning
     from transformers.utils import logging as hf_logging
 
@@ -234,9 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except UsageError as err:
+        print(f"llmgeom: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
     except (SourceUnavailable, CacheError, ValueError, OSError) as err:
         print(f"llmgeom: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("llmgeom: interrupted; finished batches are cached and a rerun resumes from them", file=sys.stderr)
         return 130

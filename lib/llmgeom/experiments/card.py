@@ -367,6 +367,8 @@ def validate(card: dict) -> None:
         missing = [k for k in ("schema_version", "family", "size_law", "null_exponent", "members") if k not in card]
         if missing:
             raise ValueError(f"not a family card of schema {SCHEMA_VERSION}: missing {', '.join(missing)}")
+        if not isinstance(card["members"], list) or not card["members"]:
+            raise ValueError("not a family card: its members must be a non-empty list of cards")
         for member in card["members"]:
             validate(member)
         return

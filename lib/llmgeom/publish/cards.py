@@ -60,11 +60,15 @@ def summary_rows(card: dict) -> dict[str, str]:
     return rows
 
 
-def compare_markdown(cards: list[dict]) -> str:
-    """Cards side by side as one Markdown table (rows: measurements; columns: models)."""
+def compare_markdown(cards: list[dict], sources: list[str] | None = None) -> str:
+    """Cards side by side as one Markdown table (rows: measurements; columns: models). Where two cards are of one
+    model, each column also names its ``sources`` entry (e.g. its file) or, without them, its position."""
     rows = [summary_rows(c) for c in cards]
     labels = list(dict.fromkeys(label for r in rows for label in r))
-    lines = ["| measurement | " + " | ".join(f"`{c['model']}`" for c in cards) + " |",
+    names = [c["model"] for c in cards]
+    sources = sources or [f"card {i + 1}" for i in range(len(cards))]
+    headings = [f"`{n}`" + (f" ({src})" if names.count(n) > 1 else "") for n, src in zip(names, sources)]
+    lines = ["| measurement | " + " | ".join(headings) + " |",
              "|---|" + "---|" * len(cards)]
     for label in labels:
         lines.append(f"| {label} | " + " | ".join(r.get(label, "—") for r in rows) + " |")
