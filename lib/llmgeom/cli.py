@@ -50,24 +50,23 @@ class UsageError(ValueError):
     """A command line that cannot work as written: one line, exit status 2."""
 
 
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
-    return number
+def int_at_least(minimum: int, wording: str):
+    """An argparse type: a whole number of at least ``minimum``, or one line saying what it must be."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number; got {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be {wording}; got {value}")
+        return number
+
+    return parse
 
 
-def non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
-    return number
+positive_int = int_at_least(1, "at least 1")
+non_negative_int = int_at_least(0, "0 or more")
 
 
 def layer_list(value: str) -> str:
