@@ -131,9 +131,13 @@ def test_every_chapter_has_three_exercises_with_hidden_solutions(built_pages):
 #: a theorem's check (C3) reads "verified (identity)" or "not verified"
 VERDICT = (r"(?:(?:not|partly) )?(?:reproduced|supported)|inconclusive|model-dependent"
            r"|verified \(identity\)|not verified")
-#: a verdict cell: one verdict, maybe "(marginal)" and a reason after a dash or colon; or C5's two readings
+#: C5's concentration reading, by the oracle bracket (the protocol's words)
+BRACKET = r"spread|concentrated|intermediate|inconclusive|model-dependent"
+#: a verdict cell: one verdict, maybe "(marginal)" and a reason after a dash or colon; or C5's two readings (either
+#: "inconclusive (its control fails)" where the natural-text control fails)
 VERDICT_CELL = re.compile(rf"(?P<word>{VERDICT})(?: \(marginal\))?(?:(?: —|:) [^;]+)?"
-                          rf"|literal reading (?:{VERDICT}); concentration reading (?:{VERDICT})")
+                          rf"|literal reading (?:{VERDICT})(?: \(its control fails\))?; "
+                          rf"concentration reading (?:{BRACKET})(?: \(its control fails\))?")
 
 
 def plain_text(fragment: str) -> str:
