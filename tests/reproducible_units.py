@@ -78,6 +78,7 @@ def units() -> dict[str, str]:
     from llmgeom.experiments import prediction
 
     out["passage_decays"] = digest(prediction.passage_decays(spectra["eigenvalues"], spectra["n_tokens"], ladder.width))
+    out["isotropic_spectra"] = digest(scaling.isotropic_spectra(ladder.width, 48, 4, seed=0))
     states = hidden_states(smol, texts[:3], layers=[0, 15, -1], attentions=True, progress=False)
     out["hidden_states"] = digest([s["hidden"] for s in states], [s["attentions"] for s in states])
 

@@ -43,7 +43,8 @@ WARM = ["02_entropy_vs_size", "05_lasso_attention", "06_information_spread", "93
 #: and every random or cached unit they call is in tests/reproducible_units.py
 NOT_AGAIN = {
     "01_matrix_entropy": "synthetic matrices from seeded generators (states_with_spectrum) and the entropy kernels",
-    "03_gaussian_theory": "its spectra are chapter 2's cached corpus_spectra; what it adds is the uncached "
+    "03_gaussian_theory": "its spectra are chapter 2's cached corpus_spectra (C1's word too, through size_law and "
+                          "isotropic_spectra); what it adds is the uncached "
                           "simulation (covariance_with_spectrum, sample_gaussian) and seeded bootstraps "
                           "(hierarchical_means, passage_decays), all in reproducible_units",
     "07_sentence_geometry": "make_triples, hidden_states and sentence_distances, none cached",

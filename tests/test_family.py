@@ -112,24 +112,129 @@ def test_last_layer_law_from_spectra_equals_the_entropy_route(three_folders, mon
                                    from_entropy.groups(metric, random=True)[0], rtol=1e-5)
 
 
-def test_the_c1_rule_needs_every_control_for_reproduced():
+def test_the_c1_rule_rests_on_both_nulls_then_on_raw_h():
     from llmgeom.experiments.family import C1Verdict
 
+    # (beyond random, beyond isotropic, raw H falls)
     assert C1Verdict(True, True, True).word == "reproduced"
-    assert C1Verdict(True, True, False).word == C1Verdict(True, False, True).word == "partly reproduced"
-    assert C1Verdict(True, False, False).word == "not reproduced"
-    assert C1Verdict(False, True, True).word == "not reproduced"  # the companion's metric itself must fall
+    assert C1Verdict(True, True, False).word == "partly reproduced"
+    for beyond_random, beyond_isotropic in [(True, False), (False, True), (False, False)]:
+        for raw in (True, False):
+            assert C1Verdict(beyond_random, beyond_isotropic, raw).word == "not reproduced"
 
 
 def test_the_c1_verdict_reads_the_lower_bounds_of_the_size_law(three_folders, monkeypatch):
-    from llmgeom.experiments.family import c1_verdict
+    from llmgeom.experiments.family import c1_verdict, rate_metric
 
     monkeypatch.setenv("LLMGEOM_FAMILY", ",".join(three_folders))
     law = size_law(family_from_env(), ["austen"], n_texts=6, n_tokens=24, n_boot=100)
-    verdict = c1_verdict(law)
-    assert verdict.companion_falls == (law.fit("H/ln d")["trained"].b_low > 0)
-    assert verdict.free_falls == (law.fit("H")["trained"].b_low > 0 and law.fit("eRank")["trained"].b_low > 0)
-    assert verdict.beyond_random == (law.fit("H/ln d")["difference"][1] > 0)
+    for normalized, raw in [("H/ln d", "H"), (rate_metric(0.5), rate_metric(0.5, normalize=False))]:
+        verdict = c1_verdict(law, normalized, raw)
+        assert verdict.beyond_random == (law.fit(normalized)["difference"][1] > 0)
+        assert verdict.beyond_isotropic == (law.fit(normalized)["beyond_isotropic"][1] > 0)
+        assert verdict.raw_falls == (law.fit(raw)["trained"].b_low > 0)
+
+
+def test_the_isotropic_null_is_a_direct_simulation_of_noise_normalised_like_states():
+    """isotropic_spectra against the plain route: numpy draws, centre, unit rows, the d × d covariance, eigvalsh."""
+    from llmgeom.core.entropy import spectral_entropy
+    from llmgeom.experiments.scaling import isotropic_spectra
+
+    width, n_tokens, n_texts = 24, 40, 5
+    got = isotropic_spectra(width, n_tokens, n_texts, seed=3, batch_size=2)
+    rng = np.random.default_rng([3, width, n_tokens])
+    for row in got["eigenvalues"][:2]:  # the first batch's passages, drawn in the same order
+        x = rng.standard_normal((n_tokens, width), dtype=np.float32).astype(float)
+        x -= x.mean(axis=0)
+        z = x / np.linalg.norm(x, axis=1, keepdims=True)
+        direct = np.linalg.eigvalsh(z.T @ z / n_tokens)[::-1]
+        np.testing.assert_allclose(row, direct / direct.sum(), atol=2e-6)
+    np.testing.assert_array_equal(got["n_tokens"], n_tokens)
+    # noise at N >> d spreads over almost every direction; at N ~ d it falls short of ln d
+    long = spectral_entropy(isotropic_spectra(16, 4000, 3)["eigenvalues"]) / np.log(16)
+    short = spectral_entropy(isotropic_spectra(16, 20, 3)["eigenvalues"]) / np.log(16)
+    assert (long > 0.995).all() and (short < long.min()).all()
+
+
+def test_the_size_law_compares_every_metric_with_its_isotropic_null(three_folders):
+    from llmgeom.experiments.family import rate_metric, spectral_metric
+    from llmgeom.experiments.scaling import isotropic_spectra
+
+    family = family_from_spec(",".join(three_folders))
+    law = size_law(family, ["austen", "mobydick"], n_texts=5, n_tokens=40, layers="last", n_boot=50)
+    for metric in ["H/ln d", "H", rate_metric(0.1), rate_metric(1.0, normalize=False)]:
+        groups = law.isotropic_groups(metric)
+        for size, group in zip(family.sizes, groups):
+            pool = isotropic_spectra(size[0].width, 40, 10, seed=law.seed)  # five passages per corpus, pooled
+            np.testing.assert_allclose(group[0], spectral_metric(metric, pool["eigenvalues"], pool["n_tokens"],
+                                                                 size[0].width))
+        np.testing.assert_allclose(law.isotropic_groups(metric, "mobydick")[0][0], groups[0][0, 5:])
+        fits = law.fit(metric)
+        difference, low, high = fits["beyond_isotropic"]
+        assert difference == pytest.approx(fits["trained"].fit.b - fits["isotropic"].fit.b)
+        assert low <= difference <= high
+    with pytest.raises(ValueError, match="layers='last'"):
+        size_law(family, ["austen"], n_texts=5, n_tokens=40, layers="all", n_boot=10).groups(rate_metric(0.5))
+
+
+def test_the_coding_rate_metric_is_a_log_det_of_the_passage_states():
+    """½ log det(I + d/(N ε²) Zᵀ Z) straight from the normalised states, against the size law's metric from the
+    cached spectrum (a spectrum with every eigenvalue different, unlike the flat closed form of test_entropy)."""
+    import torch
+
+    from llmgeom.core.entropy import normalize_tokens, token_spectra
+    from llmgeom.experiments.family import rate_metric, spectral_metric
+
+    rng = np.random.default_rng(4)
+    n_tokens, width = 50, 12
+    states = rng.standard_normal((3, n_tokens, width)) * np.linspace(3, 0.2, width)
+    spectra = token_spectra(states)
+    for eps in (0.1, 0.5, 1.0):
+        got = spectral_metric(rate_metric(eps, normalize=False), spectra.eigenvalues, spectra.n_tokens, width)
+        z = normalize_tokens(torch.as_tensor(states))
+        direct = [0.5 * torch.logdet(torch.eye(width, dtype=z.dtype) + width / (n_tokens * eps**2) * zi.T @ zi).item()
+                  for zi in z]
+        np.testing.assert_allclose(got, direct, rtol=1e-10)
+        normalised = spectral_metric(rate_metric(eps), spectra.eigenvalues, spectra.n_tokens, width)
+        np.testing.assert_allclose(normalised, got / (0.5 * width * np.log1p(1 / eps**2)), rtol=1e-12)
+
+
+def test_random_init_is_the_training_initialisation_of_every_committed_rung():
+    """chapter 2's trained-minus-random control: the untrained copy is, tensor for tensor, the model training
+    started from (the reloaded config differs from the training one only in its dtype and name fields)."""
+    import torch
+    from transformers import GPTNeoXForCausalLM
+
+    from llmgeom.experiments.scaling import random_init
+    from llmgeom.models.ladder import ALL_MODELS, gpt_neox_config
+    from llmgeom.models.loading import load
+    from llmgeom.models.registry import ladder_models
+
+    committed = ladder_models(everything=True)
+    checked = 0
+    for size in ALL_MODELS:
+        if f"ladder-{size.name}" not in committed or size.budget != 1:
+            continue
+        loaded = load(f"ladder-{size.name}")
+        torch.manual_seed(size.seed)  # exactly as llmgeom.models.training.train_size builds it
+        reference = GPTNeoXForCausalLM(gpt_neox_config(size, len(loaded.tokenizer), loaded.tokenizer.eos_token_id))
+        untrained = random_init(loaded, seed=size.seed).model.state_dict()
+        assert reference.state_dict().keys() == untrained.keys()
+        for name, tensor in reference.state_dict().items():
+            assert torch.equal(tensor, untrained[name]), f"{size.name}: {name} differs"
+        checked += 1
+    assert checked >= 7  # every size of the ladder, at least one seed each
+
+
+def test_the_ladder_family_knows_each_sizes_regime():
+    from llmgeom.experiments.family import ladder_family
+
+    family = ladder_family()
+    logs = [size[0].log for size in family.sizes]
+    np.testing.assert_array_equal(family.depths, [log["depth"] for log in logs])
+    np.testing.assert_allclose(family.tokens_per_parameter,
+                               [log["tokens_seen"] / log["non_embedding_params"] for log in logs])
+    assert (np.diff(family.tokens_per_parameter) < 0).all()  # one token budget: the larger, the fewer per parameter
 
 
 def test_the_shorter_lengths_from_the_deciding_pass_equal_their_own_passes(three_folders, isolated_cache, monkeypatch):

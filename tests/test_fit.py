@@ -104,3 +104,21 @@ def test_decay_laws_tell_a_power_law_from_an_exponential():
     assert power[1] == pytest.approx(0.6, rel=1e-3) and r2_power > r2_expo
     power, expo, r2_power, r2_expo = compare_decay_laws(exponential_decay(t, 3.0, 20.0, 0.1), t)
     assert expo[1] == pytest.approx(20.0, rel=1e-3) and r2_expo > r2_power
+
+
+def test_the_curvature_check_finds_a_bend_and_no_bend_in_a_power_law():
+    from llmgeom.core.fit import hierarchical_curvature
+
+    x = np.array([1e4, 4e4, 2e5, 1e6, 5e6])
+    u = np.log(x) - np.log(x).mean()
+    rng = np.random.default_rng(0)
+    bent = [np.exp(1 - 0.1 * ui + 0.03 * ui**2) * np.exp(rng.normal(0, 0.01, (2, 40))) for ui in u]
+    c, low, high = hierarchical_curvature(x, bent, n_boot=300)
+    assert c == pytest.approx(0.03, abs=0.003) and low > 0
+    straight = [np.exp(1 - 0.1 * ui) * np.exp(rng.normal(0, 0.01, (2, 40))) for ui in u]
+    c, low, high = hierarchical_curvature(x, straight, n_boot=300)
+    assert low < 0 < high
+    exact = [np.full((1, 3), 2.0 * xi**-0.2) for xi in x]
+    assert hierarchical_curvature(x, exact, n_boot=20)[0] == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match="at least four sizes"):
+        hierarchical_curvature(x[:3], exact[:3])

@@ -63,15 +63,46 @@ def test_the_per_size_means_are_the_measured_and_predicted_means_the_exponents_f
     assert (sizes["measured_low"] < sizes["measured"]).all() and (sizes["measured"] < sizes["measured_high"]).all()
 
 
-def test_the_c2_rule_counts_the_agreeing_predictions():
+def _comparison(measured, low, high):
+    from llmgeom.experiments.prediction import Comparison
+
+    return Comparison(measured + (low + high) / 2, 0, 0, measured, 0, 0, (low + high) / 2, low, high)
+
+
+def test_a_prediction_agrees_inside_the_band_disagrees_outside_it_and_is_undecided_across_its_edge():
+    from llmgeom.experiments.prediction import agreement_band
+
+    assert agreement_band(0.02) == 0.01 and agreement_band(-0.2) == pytest.approx(0.05)
+    assert _comparison(0.02, -0.005, 0.008).word == "agrees"  # floor band ±0.01
+    assert _comparison(0.02, 0.011, 0.03).word == "disagrees"
+    assert _comparison(0.02, -0.03, -0.0101).word == "disagrees"
+    assert _comparison(0.02, -0.005, 0.02).word == "undecided"
+    assert _comparison(0.2, -0.04, 0.049).word == "agrees"  # a quarter of |measured| = 0.05
+    assert _comparison(0.2, -0.06, 0.0).word == "undecided"
+    # a tight interval that excludes zero can still agree: the old rule's failure mode
+    assert _comparison(0.2, 0.001, 0.002).word == "agrees"
+
+
+def test_the_c2_rule_combines_the_words_of_the_predictions():
     from types import SimpleNamespace
 
     from llmgeom.experiments.prediction import c2_verdict
 
-    yes, no = SimpleNamespace(agrees=True), SimpleNamespace(agrees=False)
+    yes, no, maybe = (SimpleNamespace(word=w) for w in ("agrees", "disagrees", "undecided"))
     assert c2_verdict([yes, yes]) == "supported"
-    assert c2_verdict([yes, no]) == c2_verdict([no, yes]) == "partly supported"
+    assert c2_verdict([yes, no]) == c2_verdict([maybe, yes]) == "partly supported"
     assert c2_verdict([no, no]) == "not supported"
+    assert c2_verdict([no, maybe]) == c2_verdict([maybe, maybe]) == "undecided"
+
+
+def test_every_fit_window_recovers_the_decay_of_an_exact_power_law():
+    from llmgeom.experiments.prediction import WINDOWS
+
+    ranks = np.arange(1, 101)
+    spectra = np.stack([ranks**-a / (ranks**-a).sum() for a in (0.8, 1.5)])
+    for window in WINDOWS.values():
+        np.testing.assert_allclose(passage_decays(spectra, np.full(2, 200), 100, window), [0.8, 1.5], rtol=1e-9)
+    assert np.isnan(passage_decays(spectra[:1], [9], 100, (2, 4))).all()  # r = 8: ranks 2 … 2 cannot be fitted
 
 
 def test_the_passage_table_is_the_spectra_chapter_2_caches(tiny_long_model_dir):

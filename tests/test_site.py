@@ -129,7 +129,7 @@ def test_every_chapter_has_three_exercises_with_hidden_solutions(built_pages):
 #: one verdict, as the chapters' rules word it (report, "How to read a verdict"; the protocol): whole words only, so
 #: "not reproduced" is not read as "reproduced", nor "unsupported" or "Reading(word='reproduced', …)" as a verdict;
 #: a theorem's check (C3) reads "verified (identity)" or "not verified"
-VERDICT = (r"(?:(?:not|partly) )?(?:reproduced|supported)|inconclusive|model-dependent"
+VERDICT = (r"(?:(?:not|partly) )?(?:reproduced|supported)|inconclusive|undecided|model-dependent"
            r"|verified \(identity\)|not verified")
 #: C5's concentration reading, by the oracle bracket (the protocol's words)
 BRACKET = r"spread|concentrated|intermediate|inconclusive|model-dependent"

@@ -332,6 +332,22 @@ def hierarchical_exponent_difference(
     return float(difference), low, high
 
 
+def hierarchical_curvature(x, groups, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+                           ) -> tuple[float, float, float]:
+    """The quadratic term of a log–log fit, a check of the power-law shape: ``c`` of
+    ``ln y = a + b u + c u²`` with ``u = ln x − mean(ln x)``, on the per-size means of ``groups`` (one
+    ``[seeds, texts]`` array per size, see :func:`hierarchical_means`), with an interval from the same two-level
+    bootstrap: ``(c, low, high)``. A power law has ``c = 0``; a trend that bends in log–log space does not."""
+    log_x = np.log(np.asarray(x, dtype=float))
+    if len(log_x) < 4:
+        raise ValueError(f"a quadratic fit with an interval needs at least four sizes; got {len(log_x)}")
+    u = log_x - log_x.mean()
+    solve = np.linalg.pinv(np.stack([np.ones_like(u), u, u**2], axis=1))[2]  # the row that gives c
+    full, draws = hierarchical_means({"y": groups}, n_boot=n_boot, seed=seed)
+    low, high = percentile_interval(np.log(draws["y"]) @ solve, confidence)
+    return float(np.log(full["y"]) @ solve), low, high
+
+
 # ------------------------------------------------------------------ power law or exponential (chapter 4)
 
 

@@ -11,6 +11,9 @@ Derived in chapter 2, "Entropy across model sizes" (``notebooks/02_entropy_vs_si
   within sizes, then passages (:func:`llmgeom.core.fit.hierarchical_means`); trained minus random; and the exponent that
   the ``ln d`` normaliser alone would give, from the members' configs.
 * :func:`loss_groups` — the ladder's held-out losses per sequence, grouped like the entropies, for the loss law.
+* :func:`c1_verdict` — chapter 2's rule (the protocol page): the normalised metric falls beyond both nulls (trained
+  minus random initialisation, measured minus isotropic Gaussian states of the same shapes) and the raw metric
+  falls. It applies to the matrix entropy and, reported beside it, to the coding rate (:func:`rate_metric`).
 
 Widths come from each config's ``hidden_size``; non-embedding parameters are counted on the model itself, leaving
 out the input embedding and the output matrix (tied or not), the scaling-law convention.
@@ -19,15 +22,17 @@ out the input embedding and the output matrix (tied or not), the scaling-law con
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from llmgeom.core.entropy import spectral_entropy
+from llmgeom.core.entropy import Spectra, coding_rate, spectral_entropy
 from llmgeom.core.fit import BootstrapFit, bootstrap_power_law, hierarchical_exponent_difference, hierarchical_power_law
 from llmgeom.core.stats import side_word
-from llmgeom.experiments.scaling import corpus_entropy, corpus_spectra, null_exponent, random_init, spectra_and_prefixes
+from llmgeom.experiments.scaling import (corpus_entropy, corpus_spectra, isotropic_spectra, null_exponent, random_init,
+                                         spectra_and_prefixes)
 from llmgeom.measure.extract import LayerEntropy, parse_layers
 from llmgeom.models.loading import LoadedModel, load, non_embedding_parameters
 from llmgeom.models.registry import ladder_models, training_log
@@ -41,6 +46,35 @@ METRICS = {
     "H/ln min(N-1,d)": lambda r: r.normalized_by_rank_bound[:, -1],
 }
 """Last-layer metrics of a :class:`~llmgeom.measure.extract.LayerEntropy`, one value per passage."""
+
+CODING_RATE_EPS = (0.1, 0.5, 1.0)
+"""The distortions ``ε`` at which chapter 2 reads the coding-rate estimand beside the matrix entropy."""
+
+
+def rate_metric(eps: float, normalize: bool = True) -> str:
+    """The name of the coding rate ``R_ε`` as a size-law metric: ``"R(eps=0.5)/max"`` (normalised by its isotropic
+    maximum, :func:`llmgeom.core.entropy.coding_rate`) or ``"R(eps=0.5)"`` (nats)."""
+    return f"R(eps={eps:g})" + ("/max" if normalize else "")
+
+
+def _rate_of(metric: str) -> tuple[float, bool] | None:
+    if not metric.startswith("R(eps="):
+        return None
+    return float(metric[len("R(eps="):metric.index(")")]), metric.endswith("/max")
+
+
+def spectral_metric(metric: str, eigenvalues, n_tokens, width: int) -> np.ndarray:
+    """Any size-law metric (``METRICS`` or a :func:`rate_metric`) of each passage, from its cached spectrum
+    ``[texts, r]`` and token counts ``[texts]`` (NaN rows stay NaN): ``[texts]``."""
+    eigenvalues, n_tokens = np.asarray(eigenvalues, dtype=float), np.asarray(n_tokens)
+    rate = _rate_of(metric)
+    if rate is not None:
+        spectra = Spectra(eigenvalues, n_tokens, int(width), np.isfinite(eigenvalues).all(axis=1))
+        return coding_rate(spectra, *rate)
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; use one of {list(METRICS)} or rate_metric(eps)")
+    entropy = LayerEntropy.from_arrays((0,), spectral_entropy(eigenvalues)[:, None], n_tokens, width)
+    return METRICS[metric](entropy)
 
 
 @dataclass(frozen=True)
@@ -81,6 +115,21 @@ class Family:
     @property
     def n_seeds(self) -> list[int]:
         return [len(size) for size in self.sizes]
+
+    @property
+    def depths(self) -> np.ndarray:
+        """Transformer blocks per size ``[sizes]``."""
+        return np.array([size[0].loaded.n_layers for size in self.sizes])
+
+    @property
+    def tokens_seen(self) -> np.ndarray:
+        """Training tokens per size from the training logs ``[sizes]`` (NaN for a family without logs)."""
+        return np.array([size[0].log["tokens_seen"] if size[0].log else np.nan for size in self.sizes], dtype=float)
+
+    @property
+    def tokens_per_parameter(self) -> np.ndarray:
+        """Training tokens per non-embedding parameter ``[sizes]``: the training regime of each size."""
+        return self.tokens_seen / self.params
 
     @property
     def members(self) -> list[Member]:
@@ -135,7 +184,10 @@ def family_from_env(variable: str = FAMILY_VARIABLE) -> Family:
 
 @dataclass
 class SizeLaw:
-    """Chapter 2's measurements on one family at one passage length, and the power laws fitted to them."""
+    """Chapter 2's measurements on one family at one passage length, and the power laws fitted to them.
+
+    ``spectra`` holds each passage's last-layer spectrum, ``{("trained" | "random", member, corpus): (eigenvalues,
+    n_tokens)}``, when the law was measured at the last layer only; the coding-rate metrics need it."""
 
     family: Family
     n_tokens: int
@@ -145,13 +197,42 @@ class SizeLaw:
     n_boot: int
     seed: int
     fits: dict = field(default_factory=dict)
+    spectra: dict = field(default_factory=dict)
+    _isotropic: list = field(default_factory=list, repr=False)
+
+    def _values(self, member: Member, corpus: str, metric: str, random: bool) -> np.ndarray:
+        if metric in METRICS:
+            return METRICS[metric]((self.random if random else self.trained)[(member.name, corpus)])
+        key = ("random" if random else "trained", member.name, corpus)
+        if key not in self.spectra:
+            raise ValueError(f"{metric} needs the last layer's spectra; measure the law with layers='last'")
+        return spectral_metric(metric, *self.spectra[key], member.width)
 
     def groups(self, metric: str, corpus: str | None = None, random: bool = False) -> list[np.ndarray]:
         """One ``[seeds, passages]`` array per size (all corpora stacked along passages when ``corpus`` is None)."""
-        results = self.random if random else self.trained
         chosen = [corpus] if corpus else self.corpora
-        return [np.stack([np.concatenate([METRICS[metric](results[(m.name, c)]) for c in chosen]) for m in size])
+        return [np.stack([np.concatenate([self._values(m, c, metric, random) for c in chosen]) for m in size])
                 for size in self.family.sizes]
+
+    def isotropic_spectra(self) -> list[list[dict]]:
+        """The isotropic null's spectra per size and corpus: as many passages of ``n_tokens`` isotropic Gaussian
+        states in the size's width as the law reads (:func:`llmgeom.experiments.scaling.isotropic_spectra`),
+        drawn once per law."""
+        if not self._isotropic:
+            first = self.family.sizes[0][0].name
+            counts = [len(self.trained[(first, c)].entropy) for c in self.corpora]
+            for size in self.family.sizes:
+                pool = isotropic_spectra(size[0].width, self.n_tokens, sum(counts), seed=self.seed)
+                edges = np.cumsum([0] + counts)
+                self._isotropic.append([{k: v[lo:hi] for k, v in pool.items()} for lo, hi in pairwise(edges)])
+        return self._isotropic
+
+    def isotropic_groups(self, metric: str, corpus: str | None = None) -> list[np.ndarray]:
+        """The isotropic null's values, one ``[1, passages]`` array per size, passage for passage like :meth:`groups`."""
+        chosen = [self.corpora.index(corpus)] if corpus else range(len(self.corpora))
+        return [np.concatenate([spectral_metric(metric, per_corpus[i]["eigenvalues"], per_corpus[i]["n_tokens"],
+                                                size[0].width) for i in chosen])[None]
+                for size, per_corpus in zip(self.family.sizes, self.isotropic_spectra())]
 
     def means(self, metric: str, corpus: str | None = None, random: bool = False) -> np.ndarray:
         """``[sizes]``: the mean over seeds of each seed's mean over passages."""
@@ -172,16 +253,19 @@ class SizeLaw:
         return bool((self.family.widths > self.n_tokens - 1).any())
 
     def fit(self, metric: str, corpus: str | None = None) -> dict:
-        """Trained, random-initialisation and passage-only fits of one metric, and trained minus random, cached
-        on the object. Intervals are 95% percentile intervals; all but ``passage_only`` resample seeds too. A law
-        measured without random initialisations (``size_law(..., random=False)``) has no ``random`` or
-        ``difference``."""
+        """Trained, random-initialisation, isotropic and passage-only fits of one metric, trained minus random and
+        measured minus isotropic, cached on the object. Intervals are 95% percentile intervals; all but
+        ``passage_only`` resample seeds too. A law measured without random initialisations
+        (``size_law(..., random=False)``) has no ``random`` or ``difference``."""
         if (metric, corpus) not in self.fits:
             x = self.family.params
             t = self.groups(metric, corpus)
+            iso = self.isotropic_groups(metric, corpus)
             fits = {
                 "trained": hierarchical_power_law(x, t, n_boot=self.n_boot, seed=self.seed),
                 "passage_only": bootstrap_power_law(x, self.first_seed(metric, corpus), n_boot=self.n_boot, seed=self.seed),
+                "isotropic": hierarchical_power_law(x, iso, n_boot=self.n_boot, seed=self.seed),
+                "beyond_isotropic": hierarchical_exponent_difference(x, t, iso, n_boot=self.n_boot, seed=self.seed),
             }
             if self.random:
                 r = self.groups(metric, corpus, random=True)
@@ -222,14 +306,17 @@ def size_law(
     weights the model started training from. Members that share a tokenizer read the same passages, so the
     bootstrap pairs them; members with different tokenizers read the same stretches of text cut differently.
     """
-    def measure(loaded, corpus):
+    spectra = {}
+
+    def measure(loaded, corpus, key):
         if layers != "last":
             return corpus_entropy(loaded, corpus, n_texts, n_tokens, layers=layers, seed=seed)
         if prefixes:
             spectra_and_prefixes(loaded, corpus, n_texts, n_tokens, prefixes, seed=seed)
-        spectra = corpus_spectra(loaded, corpus, n_texts, n_tokens, seed=seed)  # shared with chapter 3
-        return LayerEntropy.from_arrays(parse_layers("last", loaded.n_layers), spectral_entropy(spectra["eigenvalues"])[:, None],
-                                        spectra["n_tokens"], loaded.width)
+        cached = corpus_spectra(loaded, corpus, n_texts, n_tokens, seed=seed)  # shared with chapter 3
+        spectra[key] = (cached["eigenvalues"], cached["n_tokens"])
+        return LayerEntropy.from_arrays(parse_layers("last", loaded.n_layers), spectral_entropy(cached["eigenvalues"])[:, None],
+                                        cached["n_tokens"], loaded.width)
 
     trained, randoms = {}, {}
     for member in family.members:
@@ -238,10 +325,10 @@ def size_law(
                              f"passages of {n_tokens} do not fit")
         untrained = random_init(member.loaded, seed=member.seed) if random else None
         for corpus in corpora:
-            trained[(member.name, corpus)] = measure(member.loaded, corpus)
+            trained[(member.name, corpus)] = measure(member.loaded, corpus, ("trained", member.name, corpus))
             if untrained is not None:
-                randoms[(member.name, corpus)] = measure(untrained, corpus)
-    return SizeLaw(family, n_tokens, list(corpora), trained, randoms, n_boot, seed)
+                randoms[(member.name, corpus)] = measure(untrained, corpus, ("random", member.name, corpus))
+    return SizeLaw(family, n_tokens, list(corpora), trained, randoms, n_boot, seed, spectra=spectra)
 
 
 def exponent_shift(law_a: SizeLaw, law_b: SizeLaw, metric: str, corpus: str | None = None) -> tuple[float, float, float]:
@@ -273,27 +360,29 @@ def shift_words(difference: tuple[float, float, float], up: str, down: str, neit
 
 @dataclass(frozen=True)
 class C1Verdict:
-    """Chapter 2's rule for claim C1 at one length, pooled over corpora, intervals over seeds then passages:
-    *reproduced* if (a) the H/ln d exponent, (b) both normaliser-free exponents (raw H and eRank) and (c) the
-    trained-minus-random H/ln d difference all have intervals above zero; *partly reproduced* if (a) and one of (b)
-    and (c) hold; *not reproduced* otherwise."""
+    """Chapter 2's rule for claim C1 (the protocol page), pooled over corpora, intervals over seeds then passages:
+    *reproduced* if the normalised metric falls beyond both nulls — its trained-minus-random and its
+    measured-minus-isotropic exponent differences both have intervals above zero — and the raw metric's exponent
+    has an interval above zero; *partly reproduced* if it falls beyond both nulls while the raw metric does not;
+    *not reproduced* otherwise."""
 
-    companion_falls: bool
-    free_falls: bool
     beyond_random: bool
+    beyond_isotropic: bool
+    raw_falls: bool
 
     @property
     def word(self) -> str:
-        if self.companion_falls and self.free_falls and self.beyond_random:
-            return "reproduced"
-        if self.companion_falls and (self.free_falls or self.beyond_random):
-            return "partly reproduced"
+        if self.beyond_random and self.beyond_isotropic:
+            return "reproduced" if self.raw_falls else "partly reproduced"
         return "not reproduced"
 
 
-def c1_verdict(law: SizeLaw) -> C1Verdict:
-    """Chapter 2's verdict on C1 from a size law (:class:`C1Verdict` states the rule)."""
-    lnd, h, erank = (law.fit(metric) for metric in ("H/ln d", "H", "eRank"))
-    return C1Verdict(companion_falls=lnd["trained"].b_low > 0,
-                     free_falls=h["trained"].b_low > 0 and erank["trained"].b_low > 0,
-                     beyond_random=lnd["difference"][1] > 0)
+def c1_verdict(law: SizeLaw, normalized: str = "H/ln d", raw: str = "H") -> C1Verdict:
+    """Chapter 2's verdict on C1 from a size law (:class:`C1Verdict` states the rule); ``normalized`` and ``raw``
+    name the estimand's two forms (the matrix entropy by default; ``rate_metric(eps)`` and
+    ``rate_metric(eps, normalize=False)`` for the coding rate)."""
+    norm = law.fit(normalized)
+    if "difference" not in norm:
+        raise ValueError("the C1 rule needs the random initialisations; measure the law with random=True")
+    return C1Verdict(beyond_random=norm["difference"][1] > 0, beyond_isotropic=norm["beyond_isotropic"][1] > 0,
+                     raw_falls=law.fit(raw)["trained"].b_low > 0)

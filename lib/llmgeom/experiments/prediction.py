@@ -4,8 +4,9 @@ Derived in chapter 3, "A Gaussian-process theory of the scaling law" (``notebook
 
 A passage's spectrum is the eigenvalues of its own ``Σ`` (chapter 1), the same matrix its entropy comes from:
 
-* :func:`passage_decays` — ``α`` of ``λ_k ∝ k^(−α)`` fitted to each passage's spectrum over ``k = 2 … r/2``, with
-  ``r = min(N − 1, d)`` the passage's rank bound (the first eigenvalue and the noisy bottom half left out);
+* :func:`passage_decays` — ``α`` of ``λ_k ∝ k^(−α)`` fitted to each passage's spectrum over a window of ranks,
+  ``k = 2 … r/2`` by default (the first eigenvalue and the noisy bottom half left out; ``WINDOWS`` lists the ones
+  chapter 3 shows), with ``r = min(N − 1, d)`` the passage's rank bound;
 * :func:`entropy_prediction` — each passage's ``H`` predicted as the entropy of a power law with its own ``α``
   truncated at its ``r``; the exponent of the predicted ``H / ln d`` across sizes against the measured one, with
   the interval of their difference from one bootstrap over seeds within sizes and passages (paired: the
@@ -14,7 +15,9 @@ A passage's spectrum is the eigenvalues of its own ``Σ`` (chapter 1), the same 
   loss-above-floor exponent; the two are bootstrapped independently (passages and held-out sequences are
   different texts) and the interval is that of their difference.
 
-A prediction agrees with a measurement when the 95% interval of their difference contains zero.
+The rule (the protocol page): a prediction *agrees* when the 95% interval of predicted minus measured lies inside
+``±max(0.01, 0.25 |measured|)`` (:func:`agreement_band`), *disagrees* when it lies outside that band, and is
+*undecided* otherwise (:attr:`Comparison.word`); :func:`c2_verdict` combines the two predictions.
 """
 
 from __future__ import annotations
@@ -31,11 +34,21 @@ from llmgeom.core.synthetic import power_law_weights
 from llmgeom.experiments.scaling import corpus_spectra
 
 
-def passage_decays(eigenvalues, n_tokens, width: int) -> np.ndarray:
-    """``α`` of each passage's spectrum ``[texts, r_max]`` (NaN rows stay NaN): ``[texts]``."""
+WINDOWS = {"k = 2 … r/2": (2, 2), "k = 1 … r": (1, 1), "k = 2 … r/4": (2, 4)}
+"""Fit windows of ``α``, as ``(first rank, divisor of r for the last rank)``; the first one decides (the protocol
+page), the others show how much the window moves each prediction."""
+
+DECIDING_WINDOW = "k = 2 … r/2"
+
+
+def passage_decays(eigenvalues, n_tokens, width: int, window: tuple[int, int] = WINDOWS[DECIDING_WINDOW]) -> np.ndarray:
+    """``α`` of each passage's spectrum ``[texts, r_max]`` over ``k = window[0] … r // window[1]`` (NaN rows, and
+    windows of fewer than three ranks, give NaN): ``[texts]``."""
     eigenvalues = np.asarray(eigenvalues, dtype=float)
     ranks = np.minimum(np.asarray(n_tokens) - 1, width)
-    return np.array([spectrum_decay(row, 2, int(r) // 2) if np.isfinite(row).all() and r >= 6 else np.nan
+    first, divisor = window
+    return np.array([spectrum_decay(row, first, int(r) // divisor)
+                     if np.isfinite(row).all() and int(r) // divisor - first >= 2 else np.nan
                      for row, r in zip(eigenvalues, ranks)])
 
 
@@ -68,27 +81,49 @@ class Comparison:
     ``"measured_low"`` / ``"measured_high"``, their 95% intervals, from the same draws as the exponents."""
 
     @property
+    def band(self) -> float:
+        """The half-width of the agreement band, :func:`agreement_band` of the measured exponent."""
+        return agreement_band(self.measured)
+
+    @property
+    def word(self) -> str:
+        """*agrees* if the interval of predicted − measured lies inside ``±band``, *disagrees* if it lies outside
+        it, *undecided* otherwise."""
+        if -self.band <= self.difference_low and self.difference_high <= self.band:
+            return "agrees"
+        if self.difference_low > self.band or self.difference_high < -self.band:
+            return "disagrees"
+        return "undecided"
+
+    @property
     def agrees(self) -> bool:
-        """Whether the 95% interval of predicted minus measured contains zero."""
-        return self.difference_low <= 0 <= self.difference_high
+        return self.word == "agrees"
+
+
+def agreement_band(measured: float, floor: float = 0.01, share: float = 0.25) -> float:
+    """``max(floor, share · |measured|)``: how far a prediction may sit from its measurement and still agree."""
+    return max(floor, share * abs(measured))
 
 
 def c2_verdict(checks) -> str:
-    """Chapter 3's rule: C2 is *supported* if every prediction agrees with its measurement, *partly supported* if
-    some do, *not supported* if none does."""
-    agree = sum(check.agrees for check in checks)
-    return "supported" if agree == len(checks) else "partly supported" if agree else "not supported"
+    """Chapter 3's rule: C2 is *supported* if every prediction agrees, *partly supported* if some do, *not
+    supported* if every one disagrees, *undecided* otherwise (none agrees and at least one is undecided)."""
+    words = [check.word for check in checks]
+    agree = words.count("agrees")
+    if agree:
+        return "supported" if agree == len(words) else "partly supported"
+    return "not supported" if words.count("disagrees") == len(words) else "undecided"
 
 
 def passage_table(loaded, corpora, n_texts: int, n_tokens: int, drop_first_token: bool = False,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Each passage's decay ``α`` and measured ``H / ln d``, over every corpus in turn, from the same per-passage
-    spectra (:func:`llmgeom.experiments.scaling.corpus_spectra`, which chapter 2's deciding length caches):
-    ``([passages], [passages])``."""
+                  seed: int = 0, window: tuple[int, int] = WINDOWS[DECIDING_WINDOW]) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's decay ``α`` (over ``window``, see :func:`passage_decays`) and measured ``H / ln d``, over every
+    corpus in turn, from the same per-passage spectra (:func:`llmgeom.experiments.scaling.corpus_spectra`, which
+    chapter 2's deciding length caches): ``([passages], [passages])``."""
     alpha, lnd = [], []
     for corpus in corpora:
         s = corpus_spectra(loaded, corpus, n_texts, n_tokens, drop_first_token=drop_first_token, seed=seed)
-        alpha.append(passage_decays(s["eigenvalues"], s["n_tokens"], loaded.width))
+        alpha.append(passage_decays(s["eigenvalues"], s["n_tokens"], loaded.width, window))
         lnd.append(spectral_entropy(s["eigenvalues"]) / np.log(loaded.width))
     return np.concatenate(alpha), np.concatenate(lnd)
 

@@ -5,6 +5,9 @@
   and the reference of Diff-eRank).
 * :func:`null_exponent` — the exponent that ``H / ln d`` shows against parameters if raw ``H`` does not move
   at all, only because the width ``d`` grows with the parameter count.
+* :func:`isotropic_spectra` — the finite-length null: spectra of passages of isotropic Gaussian states of a model's
+  width and a passage's length, normalised as the book normalises real states. At ``N`` tokens even pure noise
+  has ``H < ln d``, by an amount that depends on ``d / N``, so ``H / ln d`` of noise changes with the width too.
 * :func:`corpus_spectra` — the last layer's per-passage eigenvalue spectrum (cached), from which chapter 2's
   deciding entropies and chapter 3's per-passage spectral decays are both read, so the two chapters share one
   forward pass.
@@ -62,8 +65,35 @@ def null_exponent(widths, params) -> float:
     return fit_power_law(params, 1 / np.log(widths)).b
 
 
+def isotropic_spectra(width: int, n_tokens: int, n_texts: int, seed: int = 0, batch_size: int = 32
+                      ) -> dict[str, np.ndarray]:
+    """Spectra of ``n_texts`` passages of ``n_tokens`` independent standard Gaussian states in ``width`` dimensions.
+
+    Each passage goes through :func:`llmgeom.core.entropy.token_spectra` exactly as a model's states do (centred,
+    unit rows, trace-one ``Σ``, float32 Gram), so every metric of chapter 2 reads it like a measured passage.
+
+    Returns
+    -------
+    dict like :func:`corpus_spectra`'s: ``"eigenvalues"`` ``[texts, min(n_tokens, width)]`` and ``"n_tokens"``
+    ``[texts]``. The draws depend only on ``(seed, width, n_tokens)`` and the passage's index.
+    """
+    if n_tokens < 2 or width < 1 or n_texts < 1:
+        raise ValueError(f"need n_tokens >= 2, width >= 1 and n_texts >= 1; got {n_tokens}, {width}, {n_texts}")
+    rng = np.random.default_rng([seed, width, n_tokens])
+    rank = min(n_tokens, width)
+    eigenvalues = np.empty((n_texts, rank))
+    for start in range(0, n_texts, batch_size):
+        count = min(batch_size, n_texts - start)
+        states = torch.from_numpy(rng.standard_normal((count, n_tokens, width), dtype=np.float32))
+        eigenvalues[start:start + count] = token_spectra(states, dtype=torch.float32).eigenvalues[:, :rank]
+    return {"eigenvalues": eigenvalues, "n_tokens": np.full(n_texts, n_tokens)}
+
+
 def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
-    """The same architecture and tokenizer with freshly initialised weights (the model's own init scheme)."""
+    """The same architecture and tokenizer with freshly initialised weights (the model's own init scheme).
+
+    For a ladder model and its training seed these are, tensor for tensor, the weights its training started from
+    (``tests/test_family.py`` checks every committed rung)."""
     torch.manual_seed(seed)
     model = type(loaded.model)(loaded.model.config)
     model.eval()
