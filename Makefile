@@ -38,6 +38,7 @@ data: setup  ## fetch the corpora and pretrained models into .cache (idempotent;
 
 ladder: setup  ## train every size of the model ladder not yet in models/ (resumable; its time is in the README table)
 	$(PY) -m llmgeom.models.training train
+	$(PY) -m llmgeom.models.modelcard write
 
 book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
 	@mkdir -p _build

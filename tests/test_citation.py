@@ -31,3 +31,14 @@ def test_the_citation_file_names_the_book_its_version_licence_and_the_paper():
 def test_the_text_and_figures_carry_a_licence_of_their_own():
     text = (ROOT / "LICENSE-CONTENT").read_text(encoding="utf-8")
     assert "CC BY 4.0" in text and "creativecommons.org/licenses/by/4.0" in text
+
+
+def test_the_package_metadata_carries_the_licence_as_an_spdx_expression():
+    import importlib.metadata
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "MIT" and project["project"]["license-files"] == ["LICENSE"]
+    (setuptools,) = [r for r in project["build-system"]["requires"] if r.startswith("setuptools")]
+    assert setuptools == "setuptools>=77", "an SPDX license string needs setuptools 77 or later (PEP 639)"
+    assert importlib.metadata.metadata("llmgeom")["License-Expression"] == "MIT"

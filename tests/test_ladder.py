@@ -183,3 +183,29 @@ def test_a_corrupted_ladder_checkpoint_is_detected_by_its_recorded_hash(tmp_path
     weights.write_bytes(bytes(data))
     with pytest.raises(ModelUnavailable, match="is corrupted"):
         load(name)
+
+
+def test_every_committed_ladder_model_has_the_card_its_training_log_gives():
+    from llmgeom.models.modelcard import ladder_folders, model_card, stale_cards
+
+    folders = ladder_folders()
+    assert len(folders) >= 7
+    assert stale_cards() == [], "run 'python -m llmgeom.models.modelcard write' after training"
+    card = model_card(folders[0])
+    log = json.loads((folders[0] / "training_log.json").read_text())
+    assert card.startswith("---\nlicense: mit\n") and f"{log['tokens_seen']:,} tokens in all" in card
+    assert all(f"`{sha}`" in card for sha in log["weights_sha256"].values())
+
+
+def test_a_card_that_drifts_from_its_log_is_stale(tmp_path):
+    import shutil
+
+    from llmgeom.models.modelcard import CARD_NAME, ladder_folders, stale_cards
+
+    folder = tmp_path / ladder_folders()[0].name
+    shutil.copytree(ladder_folders()[0], folder, ignore=shutil.ignore_patterns("*.safetensors", "checkpoints"))
+    assert stale_cards(tmp_path) == []
+    (folder / CARD_NAME).write_text((folder / CARD_NAME).read_text().replace("MIT", "Apache-2.0"))
+    assert stale_cards(tmp_path) == [folder.name]
+    (folder / CARD_NAME).unlink()
+    assert stale_cards(tmp_path) == [folder.name]
