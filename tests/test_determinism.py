@@ -34,7 +34,7 @@ pytestmark = pytest.mark.determinism
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "_build" / "glue.json"
 #: cheap to execute cold (seconds on the recorded machine, bench/latest/build.json): executed again from scratch
-COLD = ["04_ridge_information_gain", "92_performance"]
+COLD = ["04_ridge_information_gain", "92_performance", "94_models_and_data"]
 #: executed from the copy a reader downloads from the built site (_build/html/_downloads/), in another folder
 DOWNLOADED = "04_ridge_information_gain"
 #: expensive, and their expensive part is cached: executed again from the test build's warm results cache

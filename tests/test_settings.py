@@ -15,6 +15,17 @@ def test_the_book_decoders_are_yours_first_then_a_base_model_of_another_family(m
     assert book_decoders() == ("/models/mine", "gemma-3-270m")
 
 
+def test_a_reader_who_declines_the_gemma_terms_names_another_second_decoder(monkeypatch):
+    import pytest
+
+    monkeypatch.delenv("LLMGEOM_MODEL", raising=False)
+    monkeypatch.setenv("LLMGEOM_SECOND_DECODER", "ladder-w384-l6")
+    assert book_decoders() == ("smollm2-135m", "ladder-w384-l6")
+    monkeypatch.setenv("LLMGEOM_SECOND_DECODER", "smollm2-135m")
+    with pytest.raises(ValueError, match="must differ"):
+        book_decoders()
+
+
 def test_a_built_in_model_has_a_short_name_and_any_other_keeps_its_own():
     assert [display_name(m) for m in ("smollm2-135m", "gemma-3-270m", "org/model")] == ["SmolLM2", "Gemma-3-270M",
                                                                                       "org/model"]

