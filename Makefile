@@ -12,6 +12,8 @@ JBFLAGS := -W -n --keep-going --all --builder html
 # The repository's https URL turns on the repository and launch buttons (llmgeom.publish.siteconfig); by default the
 # origin remote's, when it is an https URL. `make book REPO_URL=https://github.com/owner/name` sets it.
 REPO_URL ?= $(shell git remote get-url origin 2>/dev/null | grep -E '^https://')
+# The address the site is published at (html.baseurl); a GitHub repository's Pages address by default.
+BASE_URL ?=
 CONFIG  := _build/_config.yml
 
 .PHONY: help setup data ladder book book-fresh test test-fast test-build site-check determinism bench bench-card bench-build lab ipynb clean
@@ -42,14 +44,14 @@ ladder: setup  ## train every size of the model ladder not yet in models/ (resum
 
 book: setup data ipynb  ## build the site into _build/html, reusing outputs of unchanged notebooks
 	@mkdir -p _build
-	$(PY) -m llmgeom.publish.siteconfig --repo "$(REPO_URL)" > $(CONFIG)
+	$(PY) -m llmgeom.publish.siteconfig --repo "$(REPO_URL)" --base-url "$(BASE_URL)" > $(CONFIG)
 	$(JB) build . --config $(CONFIG) $(JBFLAGS)
 	$(PY) -m llmgeom.publish.glued record
 	@echo "Open _build/html/index.html"
 
 book-fresh: setup data ipynb  ## rebuild every page and re-execute every notebook (no execution cache)
 	@mkdir -p _build
-	$(PY) -m llmgeom.publish.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
+	$(PY) -m llmgeom.publish.siteconfig --fresh --repo "$(REPO_URL)" --base-url "$(BASE_URL)" > $(CONFIG)
 	$(JB) build . --config $(CONFIG) $(JBFLAGS)
 	$(PY) -m llmgeom.publish.glued record
 
@@ -65,7 +67,7 @@ TEST_CACHE := $(CURDIR)/_build/test-cache
 test-build: setup data ipynb  ## a fresh strict build from an empty results cache; reports glued values that differ from bench/latest
 	@mkdir -p _build
 	$(PY) -m llmgeom.store.cache empty $(TEST_CACHE)
-	$(PY) -m llmgeom.publish.siteconfig --fresh --repo "$(REPO_URL)" > $(CONFIG)
+	$(PY) -m llmgeom.publish.siteconfig --fresh --repo "$(REPO_URL)" --base-url "$(BASE_URL)" > $(CONFIG)
 	LLMGEOM_CACHE=$(TEST_CACHE) $(JB) build . --config $(CONFIG) $(JBFLAGS)
 	$(PY) -m llmgeom.publish.glued record
 	$(PY) -m llmgeom.publish.glued compare

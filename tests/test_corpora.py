@@ -193,3 +193,18 @@ def test_cli_usage_errors_are_one_line(args, message, status):
     assert result.returncode == status
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("llmgeom: error:") and message in lines[0], result.stderr
+
+
+def test_a_missing_corpus_is_said_in_one_line_never_switched_silently(monkeypatch):
+    from llmgeom.data import corpora
+
+    monkeypatch.setattr(corpora, "available_corpora",
+                        lambda: {"shakespeare": "ok", "austen": "Debian package r-cran-janeaustenr needs 'apt-get'",
+                                 "mobydick": "ok"})
+    said = []
+    assert corpora.usable_corpora(["shakespeare", "austen", "mobydick"], say=said.append) == ["shakespeare", "mobydick"]
+    assert len(said) == 1 and "austen is not available here" in said[0] and "differ from the book's" in said[0]
+    said.clear()
+    assert corpora.usable_corpora(["austen"], say=said.append) == ["shakespeare"]
+    assert "uses shakespeare instead" in said[0]
+    assert corpora.usable_corpora(["mobydick"], say=said.append) == ["mobydick"] and len(said) == 1

