@@ -128,7 +128,7 @@ def table(recs: dict) -> str:
 
     # make bench-card
     smol, family = card.get("smollm2_card_s"), card.get("ladder_family_card_s")
-    cards = (f"{duration(smol)} for a default SmolLM2-135M card, part by part, and {duration(family)} for the "
+    cards = (f"{duration(smol)} for a default SmolLM2-135M-Instruct card, part by part, and {duration(family)} for the "
              "ladder's family card, each from an empty results cache")
     rows.append(("`make bench-card`", cards, "the same", _machine(card, "bench/latest/card.json")))
 

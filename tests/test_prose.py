@@ -370,3 +370,19 @@ def test_every_allowlist_rule_has_a_reason_and_names_a_page_that_exists():
 if __name__ == "__main__":  # python tests/test_prose.py: the violations, one a line
     for v in book_violations():
         print(v)
+
+
+def test_the_readme_and_the_intro_name_each_thing_one_way_and_agree_with_the_code():
+    """The README's prose (its code blocks aside) and the landing page: one name for the companion work, the
+    instruct model by its full name, no promise that nothing but PyPI is downloaded, and the facts a newcomer needs
+    before the first command (the Debian corpora, the quantisation, the Gemma terms and their opt-out, the licences)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme_prose = re.sub(r"```.*?```", "", readme, flags=re.S)
+    intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    for name, text in [("README.md", readme_prose), ("book/intro.md", intro)]:
+        assert not re.search(r"\bsibling\b", text, flags=re.I), f"{name}: the companion work is 'the companion paper'"
+        assert not re.search(r"SmolLM2-135M(?!-Instruct)", text), f"{name}: the model is SmolLM2-135M-Instruct"
+        assert "nothing else is downloaded" not in text.lower(), f"{name}: two corpora come from Debian packages"
+    for fact in ["apt-get", "Debian", "4-bit", "LLMGEOM_SECOND_DECODER", "Gemma Terms of Use", "LICENSE-CONTENT",
+                 "CITATION.cff", "download.pytorch.org/whl/cpu"]:
+        assert fact in readme_prose or fact in readme, f"README.md never mentions {fact!r}"

@@ -145,7 +145,7 @@ def plain_text(fragment: str) -> str:
     return " ".join(html_unescape(re.sub(r"<[^>]+>", "", fragment)).split())
 
 
-def test_the_reproduction_report_has_six_glued_rows(built_pages):
+def test_the_reproduction_report_has_six_glued_rows_each_with_a_block_of_key_numbers(built_pages):
     text = built_pages["book/report"].read_text(encoding="utf-8")
     table = text[text.index("<table"):text.index("</table>")]
     rows = re.findall(r"<tr.*?</tr>", table, flags=re.S)[1:]
@@ -153,9 +153,12 @@ def test_the_reproduction_report_has_six_glued_rows(built_pages):
     assert claims == ["C1", "C2", "C3", "C4", "C5", "C6"]
     for claim, row in zip(claims, rows):
         cells = [plain_text(c) for c in re.findall(r"<td.*?</td>", row, flags=re.S)]
-        assert VERDICT_CELL.fullmatch(cells[2]), f"{claim}: no verdict pasted, or not the rules' words ({cells[2]!r})"
-        assert len(re.findall(r"\d", cells[3])) >= 3, f"{claim}: no numbers pasted ({cells[3]!r})"
-        assert row.count('class="pasted-text"') >= 3, f"{claim}: its values are not glued from the chapters"
+        assert VERDICT_CELL.fullmatch(cells[1]), f"{claim}: no verdict pasted, or not the rules' words ({cells[1]!r})"
+        assert f'href="#evidence-{claim.lower()}"' in row, f"{claim}: its row does not link to its key numbers"
+        block = re.search(rf'<div[^>]*id="evidence-{claim.lower()}"[^>]*>(.*?)</div>', text, flags=re.S)
+        assert block, f"{claim}: no block of key numbers"
+        assert len(re.findall(r"\d", plain_text(block.group(1)))) >= 3, f"{claim}: no numbers pasted"
+        assert block.group(1).count('class="pasted-text"') >= 3, f"{claim}: its values are not glued from the chapters"
 
 
 def test_the_report_shows_the_verdict_each_chapter_states(built_pages):
@@ -166,7 +169,7 @@ def test_the_report_shows_the_verdict_each_chapter_states(built_pages):
     report = {}
     for row in re.findall(r"<tr.*?</tr>", table, flags=re.S)[1:]:
         cells = [plain_text(c) for c in re.findall(r"<td.*?</td>", row, flags=re.S)]
-        report[cells[0]] = cells[2]
+        report[cells[0]] = cells[1]
     chapters = {}
     for page, path in built_pages.items():
         if page.startswith("notebooks/") and path.exists():  # a missing page fails test_every_toc_page_was_built
@@ -311,3 +314,20 @@ def test_no_page_is_wider_than_a_phone_screen(browser_reports):
     wide = {p: (r["page_width"], r["wide_elements"]) for (p, w), r in browser_reports.items()
             if w == "phone" and "page_width" in r and r["page_width"] > r["window_width"] + 1}
     assert not wide, f"pages that scroll sideways at phone width (page width, widest elements): {wide}"
+
+
+def test_the_report_shows_every_verdict_and_its_numbers_without_sideways_scrolling(browser_reports):
+    """One block of key numbers per claim, inside the window at desktop and phone widths (element positions from
+    the browser), and a summary table that does not scroll; the screenshots are in _build/screenshots/."""
+    for width in WIDTHS:
+        report = browser_reports["book/report", width]
+        blocks = report.get("evidence", [])
+        assert [b["id"] for b in blocks] == [f"evidence-c{i}" for i in range(1, 7)], f"{width}: {blocks}"
+        outside = [b for b in blocks if b["left"] < 0 or b["right"] > report["window_width"] or b["scrolls"] or not b["text"]]
+        assert not outside, f"{width}: evidence outside the window or scrolling: {outside}"
+        assert not report["scrolling_tables"], f"{width}: the report's table scrolls: {report['scrolling_tables']}"
+
+
+def test_no_table_hides_a_column_behind_a_scroll_at_desktop_width(browser_reports):
+    hidden = {p: r["scrolling_tables"] for (p, w), r in browser_reports.items() if w == "desktop" and r.get("scrolling_tables")}
+    assert not hidden, f"tables that hide columns behind a horizontal scroll at 1280 px: {hidden}"

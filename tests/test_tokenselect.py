@@ -134,3 +134,27 @@ def test_the_whole_experiment_runs_on_a_tiny_model_and_decides_a_verdict(tiny):
     assert set(verdict.tested) <= {(m, kind, t) for m in "ab" for kind in "SB" for t in FAMILY}
     assert verdict.per_model["a"] == verdict.per_model["b"]
     assert result.distances["opposite"] and result.n_subsets == {"fresh": 0, "repeated": 0}
+
+
+def test_chapter_5s_tables_run_selectors_down_the_page_so_their_width_is_fixed():
+    """One row per selector and one column per ground truth (or task, or subset): at 1280 px no column hides
+    behind a scroll however many selectors a reader adds."""
+    from types import SimpleNamespace
+
+    from llmgeom.experiments.tokenselect import GROUND_TRUTHS, Cell
+    from llmgeom.publish.tables import cells_markdown, subsets_markdown, tasks_markdown
+
+    selectors = ["lasso (state)", "recency", "random"]
+    result = SimpleNamespace(
+        cells={(t, s): Cell(0.5, 0.4, 0.6, 20) for t in GROUND_TRUTHS for s in selectors},
+        n_subsets={"fresh": 12, "repeated": 8}, subsets={(u, s): Cell(0.7, 0.6, 0.8, 12) for u in ("fresh", "repeated") for s in selectors},
+        n_answered={"copy": 30, "recall": 25}, distances={"copy": [3, 5], "recall": [4]},
+        per_task={(t, s): None if t == "recall" else Cell(0.9, 0.8, 1.0, 30) for t in ("copy", "recall") for s in selectors})
+    for table, columns in [(cells_markdown(result, selectors), 1 + len(GROUND_TRUTHS)),
+                           (subsets_markdown(result, selectors), 3), (tasks_markdown(result, selectors), 3)]:
+        lines = table.splitlines()
+        assert all(line.count("|") == columns + 1 for line in lines), table
+        assert [line.split("|")[1].strip() for line in lines[-3:]] == selectors
+    assert "20 texts" in cells_markdown(result, selectors).splitlines()[0]
+    assert "| distances | 3, 5 | 4 |" in tasks_markdown(result, selectors)
+    assert tasks_markdown(result, selectors).splitlines()[-1].endswith("| — |")

@@ -1,6 +1,7 @@
 // Browser checks of `make test` (tests/test_site.py). Inert for readers: it runs only when a page is opened with
 // ?pagecheck in its address. After the page and MathJax have finished, it appends a hidden JSON report to the page:
-// images that did not load, formulas rendered and failed, and how far the page is wider than the window.
+// images that did not load, formulas rendered and failed, how far the page is wider than the window, tables that
+// scroll inside themselves, and where the report's evidence blocks sit.
 (function () {
   if (!new URLSearchParams(window.location.search).has("pagecheck")) return;
   function report() {
@@ -16,6 +17,21 @@
         wide.push(el.tagName.toLowerCase() + "." + (el.className && el.className.baseVal === undefined ? el.className : ""));
       }
     });
+    // tables that hide columns behind a horizontal scroll of their own (the page itself need not overflow)
+    var scrolling = [];
+    document.querySelectorAll("main table").forEach(function (table, i) {
+      if (table.scrollWidth > table.clientWidth + 1) {
+        var head = table.querySelector("th, td");
+        scrolling.push(i + ": " + (head ? head.innerText.trim().slice(0, 40) : "") + " (" + table.scrollWidth + " px in " + table.clientWidth + ")");
+      }
+    });
+    // the report's evidence blocks: where they sit, and whether any scrolls sideways
+    var evidence = [];
+    document.querySelectorAll(".claim-evidence").forEach(function (el) {
+      var box = el.getBoundingClientRect();
+      evidence.push({id: el.id, left: Math.round(box.left), right: Math.round(box.right),
+                     scrolls: el.scrollWidth > el.clientWidth + 1, text: el.innerText.length});
+    });
     var text = document.body.innerText;
     var out = document.createElement("pre");
     out.id = "pagecheck-report";
@@ -28,7 +44,9 @@
       raw_math: (text.match(/\\\(|\\\[|\$\$/g) || []).length,
       window_width: window.innerWidth,
       page_width: width,
-      wide_elements: wide
+      wide_elements: wide,
+      scrolling_tables: scrolling,
+      evidence: evidence
     });
     document.body.appendChild(out);
   }

@@ -17,19 +17,24 @@ def _cell(cell: Cell | None, digits: int = 2) -> str:
     return "—" if cell is None else f"{cell.mean:.{digits}f} [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
 
 
+TRUTH_LABELS = {"erasure (passages)": "erasure, passages (Spearman; 0)", "content words": "content words (AUROC; 0.5)",
+                "planted (answer-bearing)": "planted, answer-bearing (AUROC; 0.5)",
+                "planted erasure (KL)": "planted erasure, KL (Spearman; 0)",
+                "planted erasure (greedy token)": "planted erasure, greedy token (Spearman; 0)",
+                "planted top-1 hit": "planted, top-1 answer-bearing (share)",
+                "planted precision@3": "planted, answer-bearing among the top 3 (share)"}
+"""Each ground truth with its metric and chance level, as chapter 5's tables head their columns."""
+
+
 def cells_markdown(result: ModelResult, selectors: Sequence[str] = REPORTED) -> str:
-    """One Markdown table: every ground truth (rows) against every selector (columns), mean [95% CI], n texts."""
-    lines = ["| ground truth (metric; chance) | texts | " + " | ".join(selectors) + " |",
-             "|---|---:|" + "---:|" * len(selectors)]
-    labels = {"erasure (passages)": "erasure, passages (Spearman; 0)", "content words": "content words (AUROC; 0.5)",
-              "planted (answer-bearing)": "planted, answer-bearing (AUROC; 0.5)",
-              "planted erasure (KL)": "planted erasure, KL (Spearman; 0)",
-              "planted erasure (greedy token)": "planted erasure, greedy token (Spearman; 0)",
-              "planted top-1 hit": "planted, top-1 answer-bearing (share)",
-              "planted precision@3": "planted, answer-bearing among the top 3 (share)"}
-    for truth in GROUND_TRUTHS:
-        n = max((c.n for s in selectors if (c := result.cells[truth, s]) is not None), default=0)
-        lines.append(f"| {labels[truth]} | {n} | " + " | ".join(_cell(result.cells[truth, s]) for s in selectors) + " |")
+    """One Markdown table: every selector (rows) against every ground truth (columns, with the texts it has), mean
+    [95% CI]. Selectors run down the page, so the table keeps its width at any number of selectors."""
+    counts = {truth: max((c.n for s in selectors if (c := result.cells[truth, s]) is not None), default=0)
+              for truth in GROUND_TRUTHS}
+    lines = ["| selector | " + " | ".join(f"{TRUTH_LABELS[t]}, {counts[t]} texts" for t in GROUND_TRUTHS) + " |",
+             "|---|" + "---:|" * len(GROUND_TRUTHS)]
+    for s in selectors:
+        lines.append(f"| {s} | " + " | ".join(_cell(result.cells[truth, s]) for truth in GROUND_TRUTHS) + " |")
     return "\n".join(lines)
 
 
@@ -53,22 +58,26 @@ def verdict_markdown(verdict: Verdict, labels: dict | None = None) -> str:
 
 
 def subsets_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
-    """Answer-bearing AUROC on the fresh and repeated-query subsets of the answered prompts: mean [95% CI]."""
-    lines = ["| prompts | answered | " + " | ".join(selectors) + " |", "|---|---:|" + "---:|" * len(selectors)]
-    for subset, n in result.n_subsets.items():
-        lines.append(f"| {subset} | {n} | " + " | ".join(_cell(result.subsets[subset, s]) for s in selectors) + " |")
+    """Answer-bearing AUROC on the fresh and repeated-query subsets of the answered prompts: mean [95% CI], one row
+    per selector."""
+    subsets = list(result.n_subsets)
+    lines = ["| selector | " + " | ".join(f"{subset} ({n} answered)" for subset, n in result.n_subsets.items()) + " |",
+             "|---|" + "---:|" * len(subsets)]
+    for s in selectors:
+        lines.append(f"| {s} | " + " | ".join(_cell(result.subsets[subset, s]) for subset in subsets) + " |")
     return "\n".join(lines)
 
 
 def tasks_markdown(result: ModelResult, selectors: Sequence[str]) -> str:
-    """Top-1 hit per planted task (prompts the model answers): mean [95% CI], or — under 10 prompts; with the
-    distances (tokens) between the answer-bearing word and the query over all the task's prompts."""
-    lines = ["| task | answered | distances | " + " | ".join(selectors) + " |",
-             "|---|---:|---|" + "---:|" * len(selectors)]
-    for task, n in result.n_answered.items():
-        distances = ", ".join(map(str, result.distances[task]))
-        lines.append(f"| {task} | {n} | {distances} | " + " | ".join(_cell(result.per_task[task, s]) for s in selectors)
-                     + " |")
+    """Top-1 hit per planted task (prompts the model answers): mean [95% CI], or — under 10 prompts, one row per
+    selector and one column per task; the first rows give each task's answered prompts and the distances (tokens)
+    between the answer-bearing word and the query over all its prompts."""
+    tasks = list(result.n_answered)
+    lines = ["| | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks),
+             "| answered | " + " | ".join(str(result.n_answered[t]) for t in tasks) + " |",
+             "| distances | " + " | ".join(", ".join(map(str, result.distances[t])) for t in tasks) + " |"]
+    for s in selectors:
+        lines.append(f"| {s} | " + " | ".join(_cell(result.per_task[t, s]) for t in tasks) + " |")
     return "\n".join(lines)
 
 
