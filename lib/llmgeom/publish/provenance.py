@@ -105,5 +105,7 @@ def downloaded_bytes(source: Source, root: Path | None = None) -> int | None:
 
 
 def folder_bytes(folder: Path) -> int:
-    """Every regular file's size under ``folder`` (links not followed): what it takes on disk, roughly."""
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink())
+    """Every regular file's size under ``folder`` (links not followed, Python's ``__pycache__`` bytecode left out, as
+    it comes and goes with what ran): what the folder takes on disk, roughly."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*")
+               if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts)
