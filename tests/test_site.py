@@ -331,3 +331,12 @@ def test_the_report_shows_every_verdict_and_its_numbers_without_sideways_scrolli
 def test_no_table_hides_a_column_behind_a_scroll_at_desktop_width(browser_reports):
     hidden = {p: r["scrolling_tables"] for (p, w), r in browser_reports.items() if w == "desktop" and r.get("scrolling_tables")}
     assert not hidden, f"tables that hide columns behind a horizontal scroll at 1280 px: {hidden}"
+
+
+def test_the_models_and_data_page_links_the_licences_notice_citation_and_a_model_card(built_pages):
+    page = built_pages["notebooks/94_models_and_data"]
+    links = [unquote(link) for link in parse(page).links]
+    for name in ("LICENSE", "LICENSE-CONTENT", "NOTICE", "CITATION.cff", "README.md"):
+        (found,) = [link for link in links if "_downloads/" in link and link.endswith("/" + name)]
+        assert (page.parent / found).resolve().is_file(), f"{name}: {found} is not in the built site"
+    assert (page.parent / [l for l in links if l.endswith("/NOTICE")][0]).resolve().read_text().count("Gemma Terms of Use")
